@@ -1,0 +1,451 @@
+"""XmlBatchReader: the input file, checked whole, then yielded batch by batch.
+
+The file is parsed once, by expat with defusedxml's guards installed (no DTD, no entities, no
+external references), with handlers that check the structure as they go and keep each parsed
+batch in a `BatchSpool`. Only when the whole document has proved well formed and of this format
+is the first batch yielded: a truncated or broken file never half-runs.
+
+Problems of the file as a whole raise `InputError`. Problems of one batch are recorded in that
+batch's ``errors`` (each with its line) and reading carries on. Nothing read is dropped: values
+that are not ids, and elements the format does not know, are kept on the `BatchRequest` so a fail
+file gives them back; a value too large to keep refuses the file instead.
+"""
+
+from __future__ import annotations
+
+import os
+import pyexpat
+from array import array
+from collections import Counter
+from collections.abc import Iterator
+from pyexpat import errors as expat_errors
+from typing import BinaryIO, NoReturn
+from xml.sax.saxutils import escape, quoteattr
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
+
+from ._exceptions import InputError
+from ._models import BatchRequest
+from ._spool import MAX_GL_REC_ID, BatchSpool, IdBitmap
+
+__all__ = ["MAX_IDENTIFIER_LENGTH", "XmlBatchReader"]
+
+MAX_IDENTIFIER_LENGTH = 50  # ConnectWise's limit for batchIdentifier
+MAX_VALUE_LENGTH = 4096  # characters in one value; longer refuses the file
+MAX_UNKNOWN_LENGTH = 64 * 1024  # characters of unknown content kept per batch
+MAX_DEPTH = 64  # the format needs 4 levels
+_IGNORED = frozenset({"batchId", "error"})  # what XmlResultWriter adds; skipped on input
+_NOTHING_SENT = "Nothing was sent: correct the file and run again."
+
+# Where the handlers are. _ID is the hot path: a <glRecId>, which is not pushed on the stack.
+_DOC, _ROOT, _BATCH, _IDS, _ID, _IDENT, _IGNORE, _UNKNOWN, _DONE = range(9)
+_VALUE_STATES = (_ID, _IDENT)
+_GUARD = DefusedXMLParser(forbid_dtd=True, forbid_entities=True, forbid_external=True)
+
+
+class _Refusal(Exception):  # noqa: N818 - internal signal, turned into InputError
+    def __init__(self, reason: str, line: int, column: int) -> None:
+        self.reason, self.line, self.column = reason, line, column
+
+
+class _Handlers:
+    """Expat callbacks: a small state machine over the four levels of the format."""
+
+    __slots__ = (
+        "_batch_line", "_depth", "_digits", "_errors", "_fragment", "_has_identifier", "_has_ids",
+        "_identifier", "_ids_line", "_invalid", "_parser", "_resume", "_seen", "_spool", "_text",
+        "_unknown", "_unknown_size", "closed_at", "stack", "state",
+    )  # fmt: skip
+    _identifier: str | None
+    _digits: list[str]
+    _errors: list[str]
+    _invalid: list[str]
+    _unknown: list[str]
+    _fragment: list[str]
+    stack: list[tuple[str, int]]
+
+    def __init__(self, parser: pyexpat.XMLParserType, spool: BatchSpool) -> None:
+        self._parser = parser
+        self._spool = spool
+        self._seen = IdBitmap()
+        self.state = _DOC
+        self.stack = []  # open elements but <glRecId>: (name, line)
+        self.closed_at = 0  # line where </Batches> closed the document
+        self._resume = _BATCH  # state after ignored or unknown content
+        self._depth = 0  # levels of ignored or unknown content open
+        self._text = ""
+        self._fragment = []
+        self._begin_batch(0)
+        parser.StartElementHandler = self.start
+        parser.EndElementHandler = self.end
+        parser.CharacterDataHandler = self.data
+
+    def close(self) -> None:
+        self._seen.close()
+
+    def _line(self) -> int:
+        return self._parser.CurrentLineNumber
+
+    def refuse(self, reason: str) -> NoReturn:
+        raise _Refusal(reason, self._line(), self._parser.CurrentColumnNumber + 1)
+
+    def _error(self, message: str, line: int | None = None) -> None:
+        self._errors.append(f"line {self._line() if line is None else line}: {message}")
+
+    def _begin_batch(self, line: int) -> None:
+        self._batch_line = line
+        self._identifier = None
+        self._has_identifier = False
+        self._has_ids = False
+        self._digits = []
+        self._ids_line = line
+        self._errors = []
+        self._invalid = []
+        self._unknown = []
+        self._unknown_size = 0
+
+    # -- start tags ------------------------------------------------------------------------
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        state = self.state
+        if state == _IDS and name == "glRecId":
+            self.state = _ID
+            self._text = ""
+            return
+        if state in (_IGNORE, _UNKNOWN):
+            self._depth += 1
+            if state == _UNKNOWN:
+                self._keep(f"<{name}{_attributes(attrs)}>")
+        elif state == _BATCH:
+            self._start_in_batch(name, attrs)
+        elif state == _ROOT:
+            if name != "Batch":
+                self.refuse(self._misplaced(name))
+            self.state = _BATCH
+            self._begin_batch(self._line())
+        elif state == _DOC:
+            if name != "Batches":
+                self.refuse(
+                    f"the root element is <{name}>, not <Batches>: this is not a batches file."
+                )
+            self.state = _ROOT
+        else:
+            parent = "glRecId" if state == _ID else self.stack[-1][0]
+            expected = "(expected <glRecId>)" if state == _IDS else "(a value is plain text)"
+            self._error(f"unexpected element <{name}> inside <{parent}> {expected}")
+            self._begin_unknown(name, attrs)
+        self.stack.append((name, self._line()))
+        if len(self.stack) > MAX_DEPTH:
+            self.refuse(
+                f"elements are nested more than {MAX_DEPTH} deep; this is not a batches file."
+            )
+
+    def _start_in_batch(self, name: str, attrs: dict[str, str]) -> None:
+        if name == "glRecIds":
+            if self._has_ids:
+                self._error("a second <glRecIds> in this <Batch>")
+            self._has_ids = True
+            self._ids_line = self._line()
+            self.state = _IDS
+        elif name == "batchIdentifier":
+            if self._has_identifier:
+                self._error("a second <batchIdentifier> in this <Batch>")
+            self._has_identifier = True
+            self.state = _IDENT
+            self._text = ""
+        elif name in _IGNORED:
+            self._resume, self._depth, self.state = _BATCH, 1, _IGNORE
+        else:
+            self._error(
+                f"unknown element <{name}> in <Batch> (expected <batchIdentifier>, <glRecIds>)"
+            )
+            self._begin_unknown(name, attrs)
+
+    def _begin_unknown(self, name: str, attrs: dict[str, str]) -> None:
+        self._resume, self._depth, self.state = self.state, 1, _UNKNOWN
+        self._fragment = []
+        self._keep(f"<{name}{_attributes(attrs)}>")
+
+    def _keep(self, xml: str) -> None:
+        """Add to the unknown element being captured."""
+        self._unknown_size += len(xml)
+        if self._unknown_size > MAX_UNKNOWN_LENGTH:
+            self.refuse(
+                f"the <Batch> at line {self._batch_line} holds more than {MAX_UNKNOWN_LENGTH} "
+                "characters of content this format does not have; this is not a batches file."
+            )
+        self._fragment.append(xml)
+
+    def _misplaced(self, name: str) -> str:
+        parent, line = self.stack[-1]
+        hint = (
+            f" If this line should close <{parent}>, write </{parent}>." if name == parent else ""
+        )
+        return (
+            f"<{name}> cannot be inside <{parent}> (opened at line {line}): only <Batch> "
+            f"elements belong there.{hint}"
+        )
+
+    # -- text ------------------------------------------------------------------------------
+
+    def data(self, text: str) -> None:
+        if self.state == _ID:
+            self._text += text
+            if len(self._text) > MAX_VALUE_LENGTH:
+                self._too_long()
+        elif self.state in (_IDENT, _UNKNOWN) or not text.isspace():
+            self._other_data(text)
+
+    def _other_data(self, text: str) -> None:
+        state = self.state
+        if state == _IDENT:
+            self._text += text
+            if len(self._text) > MAX_VALUE_LENGTH:
+                self._too_long()
+        elif state == _UNKNOWN:
+            self._keep(escape(text))
+        elif state in (_BATCH, _IDS):
+            self._error(f"unexpected text {_shorten(text.strip())!r} in <{self.stack[-1][0]}>")
+            self._fragment = []
+            self._keep(escape(text.strip()))
+            self._unknown.append(self._fragment[0])
+        elif state != _IGNORE:
+            self.refuse(
+                f"unexpected text {_shorten(text.strip())!r} in <Batches>: "
+                "only <Batch> elements belong there."
+            )
+
+    def _too_long(self) -> NoReturn:
+        self.refuse(
+            f"a value longer than {MAX_VALUE_LENGTH} characters; this is not a batches file."
+        )
+
+    # -- end tags --------------------------------------------------------------------------
+
+    def end(self, name: str) -> None:
+        if self.state == _ID:
+            self.state = _IDS
+            text = self._text
+            # Up to 9 digits is always in range; anything else is checked one by one.
+            if len(text) < 10 and text.isdigit() and text.isascii():
+                self._digits.append(text)
+            else:
+                self._odd_id(text.strip())
+            return
+        state = self.state
+        self.stack.pop()
+        if state in (_IGNORE, _UNKNOWN):
+            if state == _UNKNOWN:
+                self._keep(f"</{name}>")
+            self._depth -= 1
+            if self._depth == 0:
+                self.state = self._resume
+                if state == _UNKNOWN:
+                    self._unknown.append("".join(self._fragment))
+        elif state == _IDENT:
+            self.state = _BATCH
+            self._end_identifier(self._text.strip())
+        elif state == _IDS:
+            self.state = _BATCH
+        elif state == _BATCH:
+            self.state = _ROOT
+            self._end_batch()
+        else:
+            self.state = _DONE
+            self.closed_at = self._line()
+
+    def _odd_id(self, text: str) -> None:
+        """A glRecId that is not 1 to 9 plain digits: padded, 10 digits long, or invalid."""
+        if len(text) <= 10 and text.isdigit() and text.isascii() and 0 < int(text) <= MAX_GL_REC_ID:
+            self._digits.append(text)
+        else:
+            self._invalid.append(text)
+            self._error(
+                f"glRecId {_shorten(text)!r} is not a GL entry id "
+                f"(a whole number from 1 to {MAX_GL_REC_ID})"
+            )
+
+    def _collect_ids(self) -> array[int]:
+        """The batch's ids, checked for zero and for repeats in bulk."""
+        ids = array("i", map(int, self._digits))
+        if 0 in ids:
+            self._invalid.extend(text for text in self._digits if int(text) == 0)
+            ids = array("i", (value for value in ids if value))
+            self._error("glRecId 0 is not a GL entry id", self._ids_line)
+        repeats = self._seen.add_all(ids)
+        if repeats:
+            counts = Counter(ids)
+            for value, times_seen in Counter(repeats).items():
+                if counts[value] > 1:
+                    self._error(f"glRecId {value} is repeated in this batch", self._ids_line)
+                if times_seen == counts[value]:  # even its first occurrence was seen before
+                    self._error(
+                        f"glRecId {value} is already in an earlier batch of this file",
+                        self._ids_line,
+                    )
+        return ids
+
+    def _end_identifier(self, identifier: str) -> None:
+        self._identifier = identifier or None  # empty means "none given"
+        if len(identifier) > MAX_IDENTIFIER_LENGTH:
+            self._error(
+                f"batchIdentifier is {len(identifier)} characters long; "
+                f"ConnectWise allows at most {MAX_IDENTIFIER_LENGTH}"
+            )
+
+    def _end_batch(self) -> None:
+        ids = self._collect_ids()
+        if not self._has_ids:
+            self._error("this <Batch> has no <glRecIds>", self._batch_line)
+        elif not ids and not self._invalid:
+            self._error("this <Batch> has an empty <glRecIds>", self._batch_line)
+        self._spool.append(
+            BatchRequest(
+                self._identifier, ids, self._batch_line, self._errors, self._invalid, self._unknown
+            )
+        )
+
+    # -- what went wrong -------------------------------------------------------------------
+
+    def explain(self, error: pyexpat.ExpatError) -> str:
+        """A readable reason for an expat error, using what the handlers know."""
+        code = error.code
+        if self.state == _DOC and code == expat_errors.codes[expat_errors.XML_ERROR_NO_ELEMENTS]:
+            return "the file holds no XML element: expected a <Batches> document."
+        if self.stack and code in _TRUNCATED:
+            name, line = self.stack[-1] if self.state != _ID else ("glRecId", error.lineno)
+            return (
+                f"the file ends before <{name}> (opened at line {line}) is closed; "
+                "it may be truncated or a closing tag may be missing."
+            )
+        if code == expat_errors.codes[expat_errors.XML_ERROR_TAG_MISMATCH]:
+            name, line = self.stack[-1] if self.state != _ID else ("glRecId", error.lineno)
+            return f"this closing tag does not match <{name}> opened at line {line}."
+        if code == expat_errors.codes[expat_errors.XML_ERROR_JUNK_AFTER_DOC_ELEMENT]:
+            return f"there is more after </Batches> closed the document at line {self.closed_at}."
+        what = expat_errors.messages[code]
+        if not what.startswith("not well-formed"):
+            what = f"not well-formed XML: {what}"
+        return f"{what}.{_HINTS.get(code, '')}"
+
+
+_TRUNCATED = frozenset(
+    expat_errors.codes[name]
+    for name in (
+        expat_errors.XML_ERROR_NO_ELEMENTS,
+        expat_errors.XML_ERROR_UNCLOSED_TOKEN,
+        expat_errors.XML_ERROR_PARTIAL_CHAR,
+        expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
+    )
+)
+_HINTS = {
+    expat_errors.codes[expat_errors.XML_ERROR_INVALID_TOKEN]: (
+        " A '<' or '&' in a value must be written &lt; or &amp;; binary data is not XML."
+    ),
+    expat_errors.codes[expat_errors.XML_ERROR_UNDEFINED_ENTITY]: (
+        " Only &amp; &lt; &gt; &quot; &apos; and numeric character references are allowed."
+    ),
+    expat_errors.codes[expat_errors.XML_ERROR_UNKNOWN_ENCODING]: " Save the file as UTF-8.",
+    expat_errors.codes[expat_errors.XML_ERROR_INCORRECT_ENCODING]: (
+        " The bytes do not match the encoding the XML declaration names; save the file as UTF-8."
+    ),
+}
+
+
+def _attributes(attrs: dict[str, str]) -> str:
+    return "".join(f" {key}={quoteattr(value)}" for key, value in attrs.items())
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _source_name(source: object) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fsdecode(source)
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else "<stream>"
+
+
+class XmlBatchReader:
+    """Reads an XML file of batches: ``<Batches><Batch>...</Batch></Batches>``.
+
+    Iterating checks the whole file first and raises `InputError` (with file, line and column)
+    if it is not well-formed XML or not of this format; only then does it yield one
+    `BatchRequest` per ``<Batch>``, in file order. Per-batch problems do not raise: they are
+    listed in the batch's ``errors``. The file is read once per iteration, and memory stays flat
+    whatever its size. A file given by path can be iterated again; a stream, once.
+
+    Args:
+        source: A path, or a binary file object (opened with ``"rb"``).
+
+    Example::
+
+        for batch in XmlBatchReader("batches.xml"):
+            print(batch.identifier, batch.gl_rec_ids, batch.errors)
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | BinaryIO) -> None:
+        self._source = source
+        self.name = _source_name(source)
+
+    def __repr__(self) -> str:
+        return f"XmlBatchReader({self.name!r})"
+
+    def __iter__(self) -> Iterator[BatchRequest]:
+        """Check the whole input (raising `InputError`), then iterate over its batches."""
+        return self._read().replay()
+
+    def _read(self) -> BatchSpool:
+        if not isinstance(self._source, (str, os.PathLike)):
+            return self._parse(self._source)
+        try:
+            stream = open(self._source, "rb")  # noqa: SIM115 - closed just below
+        except OSError as err:
+            raise InputError(
+                f"cannot open the input file: {err.strerror or err}.", source=self.name
+            ) from None
+        with stream:
+            return self._parse(stream)
+
+    def _parse(self, stream: BinaryIO) -> BatchSpool:
+        parser = pyexpat.ParserCreate()
+        parser.buffer_text = True
+        parser.StartDoctypeDeclHandler = _GUARD.defused_start_doctype_decl
+        parser.EntityDeclHandler = _GUARD.defused_entity_decl
+        parser.UnparsedEntityDeclHandler = _GUARD.defused_unparsed_entity_decl
+        # It raises, never returns; typeshed wants the int expat's C callback would return.
+        parser.ExternalEntityRefHandler = _GUARD.defused_external_entity_ref_handler  # type: ignore[assignment]
+        spool = BatchSpool()
+        handlers = _Handlers(parser, spool)
+        try:
+            parser.ParseFile(stream)
+        except pyexpat.ExpatError as err:
+            spool.close()
+            raise self._error(handlers.explain(err), err.lineno, err.offset + 1) from None
+        except _Refusal as err:
+            spool.close()
+            raise self._error(err.reason, err.line, err.column) from None
+        except DefusedXmlException:
+            spool.close()
+            raise self._error(
+                "<!DOCTYPE> and entity declarations are refused: they allow entity expansion "
+                "and external references. Remove the DOCTYPE.",
+                parser.CurrentLineNumber,
+                parser.CurrentColumnNumber + 1,
+            ) from None
+        except TypeError as err:
+            spool.close()
+            raise TypeError(
+                f"{self.name}: XmlBatchReader reads bytes; open the file in binary mode ('rb')"
+            ) from err
+        except BaseException:
+            spool.close()
+            raise
+        finally:
+            handlers.close()
+        return spool
+
+    def _error(self, reason: str, line: int, column: int) -> InputError:
+        return InputError(f"{reason} {_NOTHING_SENT}", source=self.name, line=line, column=column)

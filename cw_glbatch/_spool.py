@@ -1,0 +1,115 @@
+"""Compact, bounded-memory storage for the reader: parsed batches and the set of ids seen.
+
+The reader checks a whole file before it yields the first batch, and reads the file only once,
+so it keeps what it parsed here in between: in memory up to a few MiB, then in an anonymous
+temporary file. Memory therefore stays flat whatever the size of the input.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import tempfile
+from array import array
+from collections.abc import Iterator
+from typing import IO
+
+from ._models import BatchRequest
+
+__all__ = ["MAX_GL_REC_ID", "BatchSpool", "IdBitmap"]
+
+MAX_GL_REC_ID = 2**31 - 1  # ConnectWise ids are 32-bit signed integers
+_SPOOL_IN_MEMORY = 8 * 1024 * 1024
+_HEADER = struct.Struct("<9I")
+_NONE = 0xFFFFFFFF
+_SEP = "\0"  # cannot occur in XML text, so it can separate strings read from XML
+
+
+class IdBitmap:
+    """A set of ids in ``1..MAX_GL_REC_ID``, one bit each, in lazily allocated zero pages.
+
+    The 256 MiB map is only reserved: the operating system backs a page when an id in it is
+    first added, so clustered ids (the usual case) cost a few KiB of memory.
+    """
+
+    def __init__(self) -> None:
+        self._bits = mmap.mmap(-1, (MAX_GL_REC_ID >> 3) + 1)
+
+    def add_all(self, values: array[int]) -> list[int]:
+        """Add ``values``; return those that were already in (repeats within ``values`` too)."""
+        bits = self._bits
+        repeats = []
+        for value in values:
+            index = value >> 3
+            byte = bits[index]
+            bit = 1 << (value & 7)
+            if byte & bit:
+                repeats.append(value)
+            else:
+                bits[index] = byte | bit
+        return repeats
+
+    def close(self) -> None:
+        """Release the map."""
+        self._bits.close()
+
+
+def _pack(values: tuple[str, ...]) -> bytes:
+    return _SEP.join(values).encode("utf-8", "surrogatepass")
+
+
+def _unpack(data: bytes, count: int) -> tuple[str, ...]:
+    return tuple(data.decode("utf-8", "surrogatepass").split(_SEP)) if count else ()
+
+
+class BatchSpool:
+    """An append-then-replay store of `BatchRequest`s, in memory first, on disk when large.
+
+    A record is a header of nine unsigned 32-bit numbers (line, identifier length or
+    ``0xFFFFFFFF`` for none, id count, then count and byte length of each string list), followed
+    by the identifier, the ids as 32-bit integers, and the three string lists.
+    """
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+
+    def append(self, request: BatchRequest) -> None:
+        """Store one request."""
+        identifier = b"" if request.identifier is None else request.identifier.encode()
+        lists = (request.errors, request.invalid_gl_rec_ids, request.unknown_xml)
+        blobs = [_pack(values) for values in lists]
+        header = _HEADER.pack(
+            request.line,
+            _NONE if request.identifier is None else len(identifier),
+            len(request.gl_rec_ids),
+            *(
+                n
+                for values, blob in zip(lists, blobs, strict=True)
+                for n in (len(values), len(blob))
+            ),
+        )
+        self._file.write(
+            b"".join((header, identifier, array("i", request.gl_rec_ids).tobytes(), *blobs))
+        )
+
+    def replay(self) -> Iterator[BatchRequest]:
+        """Yield the stored requests in the order they were appended, then close the spool."""
+        read = self._file.read
+        self._file.seek(0)
+        try:
+            while header := read(_HEADER.size):
+                line, id_len, n_ids, *sizes = _HEADER.unpack(header)
+                identifier = None if id_len == _NONE else read(id_len).decode()
+                ids = array("i")
+                ids.frombytes(read(n_ids * ids.itemsize))
+                errors, invalid, unknown = (
+                    _unpack(read(size), count)
+                    for count, size in zip(sizes[::2], sizes[1::2], strict=True)
+                )
+                yield BatchRequest(identifier, ids, line, errors, invalid, unknown)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Discard what is stored."""
+        self._file.close()

@@ -1,0 +1,219 @@
+"""XmlResultWriter: the success and fail files, written incrementally and replaced atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from types import TracebackType
+from typing import IO
+
+from ._models import BatchError, BatchResult
+
+__all__ = ["XmlResultWriter"]
+
+_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
+# Characters XML 1.0 cannot hold, even as references; written as visible \uXXXX escapes.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+
+
+def xml_text(value: str) -> str:
+    r"""``value`` as XML character data: markup escaped, ``\\r`` kept, illegal characters shown."""
+    value = value.translate(_ESCAPES)
+    if _NOT_XML.search(value):
+        value = _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    return value
+
+
+def _element(name: str, value: object, indent: str) -> str:
+    return f"{indent}<{name}>{xml_text(str(value))}</{name}>\n"
+
+
+def _error_xml(error: BatchError) -> str:
+    parts = ["    <error>\n"]
+    if error.status is not None:
+        parts.append(_element("status", error.status, "      "))
+    if error.code is not None:
+        parts.append(_element("code", error.code, "      "))
+    parts.append(_element("message", error.message, "      "))
+    if error.field_errors:
+        parts.append("      <fieldErrors>\n")
+        for field_error in error.field_errors:
+            parts.append("        <fieldError>\n")
+            if field_error.field is not None:
+                parts.append(_element("field", field_error.field, "          "))
+            if field_error.code is not None:
+                parts.append(_element("code", field_error.code, "          "))
+            parts.append(_element("message", field_error.message, "          "))
+            parts.append("        </fieldError>\n")
+        parts.append("      </fieldErrors>\n")
+    parts.append("    </error>\n")
+    return "".join(parts)
+
+
+def batch_xml(result: BatchResult) -> str:
+    """One ``<Batch>`` element for ``result``, as the success or fail file holds it.
+
+    It is valid input: the reader skips ``<batchId>`` and ``<error>``, and values the reader
+    could not use (``invalid_gl_rec_ids``, ``unknown_xml``) are written back so the batch keeps
+    failing, with its reason, until someone corrects it.
+    """
+    request = result.request
+    identifier = result.identifier if result.identifier is not None else request.identifier
+    parts = ["  <Batch>\n"]
+    if identifier is not None:
+        parts.append(_element("batchIdentifier", identifier, "    "))
+    if result.batch_id is not None:
+        parts.append(f"    <batchId>{result.batch_id}</batchId>\n")
+    parts.append("    <glRecIds>\n")
+    if request.gl_rec_ids:
+        parts.append("".join(f"      <glRecId>{i}</glRecId>\n" for i in request.gl_rec_ids))
+    parts.extend(_element("glRecId", value, "      ") for value in request.invalid_gl_rec_ids)
+    parts.append("    </glRecIds>\n")
+    parts.extend(f"    {fragment}\n" for fragment in request.unknown_xml)
+    if result.error is not None:
+        parts.append(_error_xml(result.error))
+    parts.append("  </Batch>\n")
+    return "".join(parts)
+
+
+class _AtomicFile:
+    """A ``<Batches>`` document built in a temp file beside its target, then renamed over it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.path.abspath(os.fspath(path))
+        directory, name = os.path.split(self.path)
+        # mkstemp creates the file readable and writable by its owner only.
+        fd, self.temp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+        self._file: IO[str] = open(fd, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._file.write(_DECLARATION)
+        self.count = 0
+
+    def write(self, xml: str) -> None:
+        if not self.count:
+            self._file.write("<Batches>\n")
+        self._file.write(xml)
+        self.count += 1
+
+    def finish(self) -> None:
+        """Complete the document and make it durable, still under its temporary name."""
+        self._file.write("</Batches>\n" if self.count else "<Batches/>\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+
+    def replace(self) -> None:
+        """Put the finished document in place in one step, and make the rename durable."""
+        os.replace(self.temp_path, self.path)
+        _fsync_directory(os.path.dirname(self.path))
+
+    def discard(self) -> None:
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temp_path)
+
+
+def _fsync_directory(path: str) -> None:
+    if os.name != "posix":  # pragma: no cover - directories cannot be opened elsewhere
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class XmlResultWriter:
+    """Writes each `BatchResult` to the success file (created) or the fail file (failed).
+
+    Results are written as they come, so memory stays flat. The files are built under temporary
+    names in their own directories and put in place together when the writer closes cleanly:
+    a reader never sees half a file, and a run that fails (an exception leaves the ``with``
+    block) leaves any earlier files untouched. Both files always exist after a clean close,
+    holding ``<Batches/>`` when nothing belongs there. Each file can be fed back as input; the
+    fail file retries exactly the batches that failed. New files are readable by their owner only.
+
+    Args:
+        success_file: Where created batches go, each with its ConnectWise ``batchId``.
+        fail_file: Where failed batches go, each with an ``<error>``.
+
+    Example::
+
+        with XmlResultWriter(success_file="created.xml", fail_file="failed.xml") as writer:
+            report = create_batches(client, XmlBatchReader("batches.xml"), on_result=writer.write)
+    """
+
+    def __init__(
+        self, *, success_file: str | os.PathLike[str], fail_file: str | os.PathLike[str]
+    ) -> None:
+        success_path = os.path.abspath(os.fspath(success_file))
+        fail_path = os.path.abspath(os.fspath(fail_file))
+        if os.path.normcase(success_path) == os.path.normcase(fail_path):
+            raise ValueError(f"the success and fail files must differ; both are {success_path}")
+        self._success = _AtomicFile(success_path)
+        try:
+            self._fail = _AtomicFile(fail_path)
+        except BaseException:
+            self._success.discard()
+            raise
+        self._open = True
+
+    @property
+    def created(self) -> int:
+        """How many results went to the success file."""
+        return self._success.count
+
+    @property
+    def failed(self) -> int:
+        """How many results went to the fail file."""
+        return self._fail.count
+
+    def write(self, result: BatchResult) -> None:
+        """Add ``result`` to the success file if it was created, else to the fail file."""
+        if not self._open:
+            raise ValueError("this XmlResultWriter is closed")
+        target = self._success if result.status == "created" else self._fail
+        target.write(batch_xml(result))
+
+    def close(self) -> None:
+        """Finish both files and put them in place. Closing again does nothing."""
+        if not self._open:
+            return
+        self._open = False
+        try:
+            self._success.finish()
+            self._fail.finish()
+        except BaseException:
+            self._success.discard()
+            self._fail.discard()
+            raise
+        self._success.replace()
+        self._fail.replace()
+
+    def abort(self) -> None:
+        """Discard what was written; files already at the paths stay as they were."""
+        if self._open:
+            self._open = False
+            self._success.discard()
+            self._fail.discard()
+
+    def __enter__(self) -> XmlResultWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __repr__(self) -> str:
+        return (
+            f"XmlResultWriter(success_file={self._success.path!r}, fail_file={self._fail.path!r})"
+        )

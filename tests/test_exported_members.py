@@ -1,0 +1,35 @@
+"""The public API is exactly __all__, sorted, and every name in it is documented."""
+
+from __future__ import annotations
+
+import cw_glbatch
+
+
+def test_all_is_sorted():
+    """__all__ is kept in sorted order."""
+    assert cw_glbatch.__all__ == sorted(cw_glbatch.__all__)
+
+
+def test_all_lists_every_public_name():
+    """Every public attribute of the package is in __all__, and nothing else is."""
+    public = {
+        name
+        for name in dir(cw_glbatch)
+        if not name.startswith("_") and not isinstance(getattr(cw_glbatch, name), type(cw_glbatch))
+    }
+    assert public == set(cw_glbatch.__all__) - {"__version__"}
+
+
+def test_public_objects_have_docstrings():
+    """Every exported class and function has a docstring."""
+    for name in cw_glbatch.__all__:
+        obj = getattr(cw_glbatch, name)
+        if callable(obj):
+            assert obj.__doc__, name
+
+
+def test_version_comes_from_metadata():
+    """__version__ is the installed distribution's version."""
+    from importlib.metadata import version
+
+    assert cw_glbatch.__version__ == version("cw-glbatch")
