@@ -1,12 +1,21 @@
-"""Shared fixtures for the cw_glbatch tests."""
+"""Shared fixtures and settings for the cw_glbatch tests."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 SAMPLES = Path(__file__).parent / "samples"
+
+# CI runs the same examples every time; locally, "thorough" explores further.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")
+)
 
 
 @pytest.fixture
