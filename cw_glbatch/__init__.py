@@ -1,13 +1,13 @@
 """cw_glbatch: create GL batches in ConnectWise PSA from an XML file of GL entry ids."""
 
-from importlib import metadata as _metadata
-
+from ._client import DEFAULT_MAX_RETRIES, DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, ConnectWiseClient
 from ._exceptions import (
     ApiConnectionError,
     ApiError,
     ApiTimeoutError,
     AuthenticationError,
     ClientClosedError,
+    ConfigurationError,
     ConflictError,
     CwGlBatchError,
     FieldError,
@@ -19,18 +19,16 @@ from ._exceptions import (
     ServerError,
     ValidationError,
 )
-from ._models import BatchError, BatchRequest, BatchResult
+from ._models import AccountingBatch, BatchError, BatchRequest, BatchResult, GLExport
 from ._reader import XmlBatchReader
+from ._version import __version__
 from ._writer import XmlResultWriter
 
-try:
-    __version__ = _metadata.version("cw-glbatch")
-except (
-    _metadata.PackageNotFoundError
-):  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
-
 __all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_TIMEOUT",
+    "AccountingBatch",
     "ApiConnectionError",
     "ApiError",
     "ApiTimeoutError",
@@ -39,9 +37,12 @@ __all__ = [
     "BatchRequest",
     "BatchResult",
     "ClientClosedError",
+    "ConfigurationError",
     "ConflictError",
+    "ConnectWiseClient",
     "CwGlBatchError",
     "FieldError",
+    "GLExport",
     "InputError",
     "NotFoundError",
     "OutcomeUnknownError",

@@ -4,6 +4,7 @@ The tree::
 
     CwGlBatchError
     ├── InputError                   the input file cannot be used (file:line:column in the message)
+    ├── ConfigurationError          the client cannot be set up as asked (missing credentials, ...)
     ├── ClientClosedError            a call on a closed ConnectWiseClient
     └── ApiError                     ConnectWise answered with an error, or could not be reached
         ├── ValidationError          400 (with ConnectWise's field errors)
@@ -31,6 +32,7 @@ __all__ = [
     "ApiTimeoutError",
     "AuthenticationError",
     "ClientClosedError",
+    "ConfigurationError",
     "ConflictError",
     "CwGlBatchError",
     "FieldError",
@@ -73,6 +75,10 @@ class InputError(CwGlBatchError):
             if column is not None:
                 where += f":{column}"
         super().__init__(f"{where}: {reason}")
+
+
+class ConfigurationError(CwGlBatchError):
+    """The client cannot be set up as asked: a credential is missing, a URL is unsafe, ..."""
 
 
 class ClientClosedError(CwGlBatchError):

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TypeVar
 
 import attrs
 
 from ._exceptions import ApiError, FieldError
 
-__all__ = ["BatchError", "BatchRequest", "BatchResult", "Status"]
+__all__ = [
+    "AccountingBatch",
+    "BatchError",
+    "BatchRequest",
+    "BatchResult",
+    "GLExport",
+    "Status",
+]
+
+T = TypeVar("T")
 
 Status = Literal["created", "failed"]
 
@@ -121,3 +130,78 @@ class BatchResult:
     def ok(self) -> bool:
         """True when the batch was created."""
         return self.status == "created"
+
+
+def _optional(data: Mapping[str, Any], key: str, kind: type[T]) -> T | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{key} is {type(value).__name__}, expected {kind.__name__}")
+    return value
+
+
+@attrs.frozen
+class AccountingBatch:
+    """A GL batch as ConnectWise's ``GET /finance/accounting/batches`` describes it.
+
+    Attributes:
+        id: ConnectWise's record id of the batch.
+        batch_identifier: The label shown as "Batch ID" in the Accounting Interface.
+        closed: ``closedFlag``.
+        export_invoices: ``exportInvoicesFlag``.
+        export_expenses: ``exportExpensesFlag``.
+        export_products: ``exportProductsFlag``.
+        date_entered: ``_info.dateEntered``, as ConnectWise writes it (ISO 8601, UTC).
+    """
+
+    id: int
+    batch_identifier: str | None = None
+    closed: bool | None = None
+    export_invoices: bool | None = None
+    export_expenses: bool | None = None
+    export_products: bool | None = None
+    date_entered: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> AccountingBatch:
+        """Decode one ``AccountingBatch`` object; `ValueError` if it is not one."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected an object, got {type(data).__name__}")
+        batch_id = _optional(data, "id", int)
+        if batch_id is None:
+            raise ValueError("the batch has no id")
+        info = data.get("_info")
+        return cls(
+            id=batch_id,
+            batch_identifier=_optional(data, "batchIdentifier", str),
+            closed=_optional(data, "closedFlag", bool),
+            export_invoices=_optional(data, "exportInvoicesFlag", bool),
+            export_expenses=_optional(data, "exportExpensesFlag", bool),
+            export_products=_optional(data, "exportProductsFlag", bool),
+            date_entered=_optional(info, "dateEntered", str) if isinstance(info, Mapping) else None,
+        )
+
+
+@attrs.frozen
+class GLExport:
+    """ConnectWise's answer to creating a batch: the GL export of its transactions.
+
+    It does not hold the new batch's id; look the identifier up for that
+    (`ConnectWiseClient.find_batches`).
+
+    Attributes:
+        batch_identifier: The identifier the batch was created with.
+        gl_rec_ids: The GL entry ids that were sent.
+        data: The ``GLExport`` body as ConnectWise sent it (``transactions``, ``expenses``, ...).
+    """
+
+    batch_identifier: str
+    gl_rec_ids: tuple[int, ...] = attrs.field(converter=_tuple_of_int)
+    data: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+    @property
+    def transactions(self) -> list[Any]:
+        """The exported transactions (``data["transactions"]``), empty when absent."""
+        value = self.data.get("transactions")
+        return value if isinstance(value, list) else []

@@ -1,0 +1,523 @@
+"""ConnectWiseClient: the accounting-batch calls of the ConnectWise PSA REST API, over httpx.
+
+The client moves bytes and sleeps; what a request looks like and what a response means is
+decided in `_http` and `_retry`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from . import _http
+from ._exceptions import (
+    ApiConnectionError,
+    ApiError,
+    ApiTimeoutError,
+    ClientClosedError,
+    ConfigurationError,
+    OutcomeUnknownError,
+)
+from ._models import AccountingBatch, GLExport
+from ._reader import MAX_IDENTIFIER_LENGTH
+from ._retry import DEFAULT_MAX_RETRY_WAIT, RequestPacer, backoff_seconds, is_retryable_status
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_TIMEOUT",
+    "ConnectWiseClient",
+]
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 4
+DEFAULT_PAGE_SIZE = 1000  # ConnectWise's largest page
+BATCHES_PATH = "/finance/accounting/batches"
+
+logger = logging.getLogger("cw_glbatch")
+
+# Transport failures after which a request certainly did not reach the server.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _user_agent() -> str:
+    return f"cw-glbatch/{__version__} httpx/{httpx.__version__}"
+
+
+class ConnectWiseClient:
+    """A client for ConnectWise PSA's accounting-batch API.
+
+    Give either ``site`` (the server's host; the API root is looked up once from
+    ``/login/companyinfo/{company_id}`` unless ``codebase`` is given) or ``base_url`` (the full
+    API root). All arguments are keyword-only.
+
+    Args:
+        site: Host of the ConnectWise server, e.g. ``api-na.myconnectwise.net``; a
+            ``scheme://`` prefix and a port are allowed.
+        base_url: The full API root, e.g. ``https://host/v4_6_release/apis/3.0``.
+        company_id: The company id used to log in.
+        public_key: The API member's public key.
+        private_key: The API member's private key. Never logged, shown or put in errors.
+        client_id: The integration's ``clientId`` (from the ConnectWise developer portal).
+        codebase: The codebase (``v2025_1/``) when known; skips the lookup.
+        timeout: Seconds allowed for each request (connect, read, write and pool).
+        max_retries: How many times a failed request may be sent again when that is safe.
+        http_client: An `httpx.Client` to send requests with; the caller keeps ownership and
+            closes it. Its base URL and authentication are not used.
+        transport: An httpx transport for a client this object creates and owns
+            (``FakeConnectWise().transport()`` in tests).
+        api_version: Sent as ``Accept: application/vnd.connectwise.com+json; version=...``.
+        max_requests_per_minute: A ceiling on the request rate, shared by all threads using
+            this client, to stay under ConnectWise's throttling.
+        allow_insecure_http: Allow ``http://`` to a host that is not this machine.
+        verify: A CA bundle path or an `ssl.SSLContext` to verify the server's certificate with,
+            instead of the default trust store. Verification cannot be turned off.
+        sleep: The function used to wait between retries (tests pass a fake).
+
+    Raises:
+        ConfigurationError: A required argument is missing or empty, or the URL is unsafe.
+    """
+
+    def __init__(
+        self,
+        *,
+        site: str | None = None,
+        base_url: str | None = None,
+        company_id: str,
+        public_key: str,
+        private_key: str,
+        client_id: str,
+        codebase: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        api_version: str | None = None,
+        max_requests_per_minute: float | None = None,
+        allow_insecure_http: bool = False,
+        verify: str | os.PathLike[str] | ssl.SSLContext | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        missing = [
+            name
+            for name, value in (
+                ("company_id", company_id),
+                ("public_key", public_key),
+                ("private_key", private_key),
+                ("client_id", client_id),
+            )
+            if not (value or "").strip()
+        ]
+        if missing:
+            raise ConfigurationError(f"missing or empty: {', '.join(missing)}")
+        if (site is None) == (base_url is None):
+            raise ConfigurationError("give exactly one of site= and base_url=")
+        if http_client is not None and (transport is not None or verify is not None):
+            raise ConfigurationError("give transport= or verify= only without http_client=")
+        if max_retries < 0:
+            raise ConfigurationError(f"max_retries must be 0 or more, not {max_retries}")
+        self._api_root: str | None = None
+        if base_url is not None:
+            self._api_root = base_url.rstrip("/")
+            self._origin = _origin_of(self._api_root)
+        else:
+            site = site or ""
+            self._origin = _origin_of(site if "://" in site else f"https://{site}")
+            if codebase:
+                self._api_root = f"{self._origin}/{codebase.strip('/')}/apis/3.0"
+        if self._origin.startswith("http://") and not (
+            allow_insecure_http or _http.is_loopback(self._origin)
+        ):
+            raise ConfigurationError(
+                f"{self._origin} is plain HTTP: credentials would cross the network unencrypted. "
+                "Use https://, or pass allow_insecure_http=True if you really mean it."
+            )
+        if not self._origin.startswith(("http://", "https://")):
+            raise ConfigurationError(f"{self._origin}: only https:// (or http://) URLs are allowed")
+
+        self.company_id = company_id
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._sleep = sleep
+        self._pacer = RequestPacer(max_requests_per_minute) if max_requests_per_minute else None
+        self._root_lock = threading.Lock()
+        self._headers = {
+            **_http.auth_headers(company_id, public_key, private_key, client_id),
+            "Accept": (
+                f"application/vnd.connectwise.com+json; version={api_version}"
+                if api_version
+                else "application/json"
+            ),
+            "User-Agent": _user_agent(),
+        }
+        self._post_headers = {**self._headers, "Content-Type": "application/json"}
+        if http_client is not None:
+            self._http: httpx.Client | None = http_client
+            self._owns_http = False
+        else:
+            if isinstance(verify, (str, os.PathLike)):
+                verify = ssl.create_default_context(cafile=os.fspath(verify))
+            self._http = httpx.Client(
+                transport=transport, timeout=timeout, verify=verify if verify is not None else True
+            )
+            self._owns_http = True
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **options: Any
+    ) -> ConnectWiseClient:
+        """A client configured from environment variables.
+
+        Reads ``CW_SITE`` or ``CW_BASE_URL``, ``CW_COMPANY_ID``, ``CW_PUBLIC_KEY``,
+        ``CW_PRIVATE_KEY``, ``CW_CLIENT_ID`` and, optionally, ``CW_CODEBASE`` and
+        ``CW_API_VERSION``. Other keyword arguments of the constructor may be given too.
+
+        Raises:
+            ConfigurationError: Naming every variable that is missing.
+        """
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        missing = [
+            name
+            for name in ("CW_COMPANY_ID", "CW_PUBLIC_KEY", "CW_PRIVATE_KEY", "CW_CLIENT_ID")
+            if not get(name)
+        ]
+        if not get("CW_SITE") and not get("CW_BASE_URL"):
+            missing.insert(0, "CW_SITE (or CW_BASE_URL)")
+        if missing:
+            raise ConfigurationError(
+                f"missing environment variables: {', '.join(missing)}. "
+                "Set them to the ConnectWise API member's credentials."
+            )
+        config: dict[str, Any] = {
+            "site": None if get("CW_BASE_URL") else get("CW_SITE"),
+            "base_url": get("CW_BASE_URL"),
+            "company_id": get("CW_COMPANY_ID"),
+            "public_key": get("CW_PUBLIC_KEY"),
+            "private_key": get("CW_PRIVATE_KEY"),
+            "client_id": get("CW_CLIENT_ID"),
+            "codebase": get("CW_CODEBASE"),
+            "api_version": get("CW_API_VERSION"),
+        }
+        return cls(**{**config, **options})
+
+    def __repr__(self) -> str:
+        where = self._api_root or self._origin
+        state = "" if self._http is not None else ", closed"
+        return f"ConnectWiseClient({where!r}, company_id={self.company_id!r}{state})"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connections this client opened. Closing again does nothing."""
+        http, self._http = self._http, None
+        if http is not None and self._owns_http:
+            http.close()
+
+    def __enter__(self) -> ConnectWiseClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the accounting calls --------------------------------------------------------------
+
+    @property
+    def api_root(self) -> str:
+        """The API root, e.g. ``https://host/v2025_1/apis/3.0`` (looked up on first use)."""
+        if self._api_root is None:
+            with self._root_lock:
+                if self._api_root is None:
+                    self._api_root = self._discover_api_root()
+        return self._api_root
+
+    def create_batch(
+        self,
+        identifier: str,
+        gl_rec_ids: Iterable[int],
+        *,
+        export_invoices: bool = True,
+        export_expenses: bool = True,
+        export_products: bool = True,
+        summarize_expenses: bool | None = None,
+        gl_interface_identifier: str | None = None,
+    ) -> GLExport:
+        """Create a GL batch holding ``gl_rec_ids``, labelled ``identifier``.
+
+        Returns:
+            ConnectWise's answer: the GL export of the batch's transactions (no batch id).
+
+        Raises:
+            OutcomeUnknownError: The request was sent but its outcome is unknown; it is not
+                sent again. Look the identifier up before deciding to retry.
+            ValidationError: ConnectWise refused the batch (e.g. an id already batched).
+            ApiError: Any other failure, after the retries that were safe.
+        """
+        ids = tuple(gl_rec_ids)
+        if not identifier or len(identifier) > MAX_IDENTIFIER_LENGTH:
+            raise ValueError(
+                f"identifier must be 1 to {MAX_IDENTIFIER_LENGTH} characters, not {identifier!r}"
+            )
+        if not ids:
+            raise ValueError("a batch needs at least one GL entry id")
+        body = _http.batch_body(
+            identifier,
+            ids,
+            export_invoices=export_invoices,
+            export_expenses=export_expenses,
+            export_products=export_products,
+            summarize_expenses=summarize_expenses,
+            gl_interface_identifier=gl_interface_identifier,
+        )
+        response = self._request("POST", BATCHES_PATH, content=body)
+        data = _json(response, "POST", BATCHES_PATH) if response.content else {}
+        return GLExport(identifier, ids, data if isinstance(data, Mapping) else {"body": data})
+
+    def get_batch(self, batch_id: int) -> AccountingBatch:
+        """The batch with ConnectWise id ``batch_id``; `NotFoundError` if there is none."""
+        path = f"{BATCHES_PATH}/{int(batch_id)}"
+        return _batch(_json(self._request("GET", path), "GET", path), "GET", path)
+
+    def delete_batch(self, batch_id: int) -> None:
+        """Delete the batch with ConnectWise id ``batch_id``, which frees its GL entries."""
+        self._request("DELETE", f"{BATCHES_PATH}/{int(batch_id)}")
+
+    def list_batches(
+        self,
+        conditions: str | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        order_by: str | None = None,
+    ) -> Iterator[AccountingBatch]:
+        """Every batch matching ``conditions`` (ConnectWise's syntax), fetching page by page.
+
+        Follows the ``Link: rel="next"`` header when ConnectWise sends one (this covers
+        forward-only paging too), and page numbers otherwise.
+        """
+        if not 1 <= page_size <= DEFAULT_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1 to {DEFAULT_PAGE_SIZE}, not {page_size}")
+        params: dict[str, str | int] = {"pageSize": page_size}
+        if conditions:
+            params["conditions"] = conditions
+        if order_by:
+            params["orderBy"] = order_by
+        number = 1
+        url: str | None = self.api_root + BATCHES_PATH
+        followed: set[str] = set()
+        while url is not None:
+            # A next link carries its own query; params would replace it.
+            query = {**params, "page": number} if not followed else None
+            response = self._request("GET", url, params=query)
+            page = _json(response, "GET", BATCHES_PATH)
+            if not isinstance(page, list):
+                raise ApiError("expected a list of batches", method="GET", path=BATCHES_PATH)
+            yield from (_batch(item, "GET", BATCHES_PATH) for item in page)
+            url = _http.next_link(response.headers.get("link"))
+            if url is not None:
+                self._check_next_link(url, followed)
+            elif len(page) == page_size and not followed:
+                number += 1
+                url = self.api_root + BATCHES_PATH
+
+    def find_batches(
+        self, identifiers: Iterable[str], *, min_id: int | None = None
+    ) -> list[AccountingBatch]:
+        """The batches whose identifier is one of ``identifiers``, in few requests.
+
+        Asks ``batchIdentifier in (...)`` in chunks that keep each URL short. With ``min_id``,
+        only batches with a greater id (created after the batch ``min_id``).
+        """
+        found: list[AccountingBatch] = []
+        for condition in _http.identifier_conditions(identifiers, min_id=min_id):
+            found.extend(self.list_batches(condition))
+        return found
+
+    def highest_batch_id(self) -> int:
+        """The largest batch id that exists now, 0 when there is none.
+
+        Ids only grow, so batches created later all have a greater id (see ``find_batches``).
+        """
+        params: dict[str, str | int] = {"orderBy": "id desc", "pageSize": 1, "fields": "id"}
+        page = _json(self._request("GET", BATCHES_PATH, params=params), "GET", BATCHES_PATH)
+        if not isinstance(page, list):
+            raise ApiError("expected a list of batches", method="GET", path=BATCHES_PATH)
+        return _batch(page[0], "GET", BATCHES_PATH).id if page else 0
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _discover_api_root(self) -> str:
+        path = f"/login/companyinfo/{quote(self.company_id, safe='')}"
+        response = self._send(
+            "GET", self._origin + path, path, headers={"User-Agent": _user_agent()}
+        )
+        info = _json(response, "GET", path)
+        codebase = info.get("Codebase") if isinstance(info, Mapping) else None
+        if not isinstance(codebase, str) or not codebase.strip("/"):
+            raise ApiError(
+                "the company info has no Codebase; pass codebase= or base_url=",
+                method="GET",
+                path=path,
+                status=response.status_code,
+            )
+        return f"{self._origin}/{codebase.strip('/')}/apis/3.0"
+
+    def _request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        if path_or_url.startswith(("http://", "https://")):
+            url = path_or_url
+            path = urlsplit(url).path.removeprefix(urlsplit(self.api_root).path) or "/"
+        else:
+            url, path = self.api_root + path_or_url, path_or_url
+        headers = self._post_headers if content is not None else self._headers
+        return self._send(method, url, path, params=params, content=content, headers=headers)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str | int] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        attempt = 0
+        while True:
+            http = self._http
+            if http is None:
+                raise ClientClosedError("this ConnectWiseClient is closed")
+            if self._pacer is not None:
+                self._pacer.wait()
+            request = http.build_request(
+                method, url, params=params, content=content, headers=headers, timeout=self._timeout
+            )
+            try:
+                response = http.send(request, follow_redirects=False)
+            except httpx.TransportError as err:
+                error = _transport_error(method, path, err, self._timeout)
+                retryable = not isinstance(error, OutcomeUnknownError) and _worth_retrying(err)
+                retry_after = None
+                if not retryable or attempt >= self._max_retries:
+                    raise error from err
+                reason = error.message
+            else:
+                status = response.status_code
+                if status < 300 or (method == "DELETE" and status == 404 and attempt):
+                    return response  # (a retried DELETE that finds nothing: the first one worked)
+                if not is_retryable_status(method, status) or attempt >= self._max_retries:
+                    raise _http.error_for_response(
+                        method, path, status, response.headers, response.content
+                    )
+                retry_after = _http.retry_after_seconds(response.headers.get("retry-after"))
+                reason = f"HTTP {status}"
+            wait = backoff_seconds(attempt, retry_after, max_wait=DEFAULT_MAX_RETRY_WAIT)
+            attempt += 1
+            logger.info(
+                "%s %s: %s; retry %d of %d in %.2f s",
+                method,
+                path,
+                reason,
+                attempt,
+                self._max_retries,
+                wait,
+            )
+            self._sleep(wait)
+
+    def _check_next_link(self, url: str, followed: set[str]) -> None:
+        """Refuse a next-page link to another server, or back to a page already read."""
+        if _origin_of(url) != _origin_of(self.api_root):
+            problem = f"to another server ({_origin_of(url)})"
+        elif url in followed:
+            problem = "back to a page already read"
+        else:
+            followed.add(url)
+            return
+        raise ApiError(
+            f"refusing to follow a next-page link {problem}", method="GET", path=BATCHES_PATH
+        )
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def _worth_retrying(err: httpx.TransportError) -> bool:
+    """False for failures that will not go away: a certificate that is not trusted, bad URLs."""
+    if isinstance(err, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)):
+        return False
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return False
+        cause = cause.__cause__ or cause.__context__
+    return "CERTIFICATE_VERIFY_FAILED" not in str(err)
+
+
+def _transport_error(method: str, path: str, err: httpx.TransportError, timeout: float) -> ApiError:
+    """The exception for a request that got no response."""
+    if method == "POST" and not isinstance(err, _NOT_SENT):
+        what = "timed out" if isinstance(err, httpx.TimeoutException) else f"failed ({err})"
+        return OutcomeUnknownError(
+            f"the request {what} after it was sent; the batch may or may not have been created",
+            method=method,
+            path=path,
+        )
+    if isinstance(err, httpx.TimeoutException):
+        return ApiTimeoutError(
+            f"no answer within {timeout:g} s ({type(err).__name__})", method=method, path=path
+        )
+    if not _worth_retrying(err) and "CERTIFICATE" in str(err).upper():
+        return ApiConnectionError(
+            f"the server's TLS certificate is not trusted ({err}); pass verify= a CA bundle "
+            "if it is signed by a private authority",
+            method=method,
+            path=path,
+        )
+    return ApiConnectionError(
+        f"connection failed: {str(err) or type(err).__name__}", method=method, path=path
+    )
+
+
+def _json(response: httpx.Response, method: str, path: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ApiError(
+            "the answer is not JSON: " + response.text[:200],
+            method=method,
+            path=path,
+            status=response.status_code,
+        ) from None
+
+
+def _batch(data: object, method: str, path: str) -> AccountingBatch:
+    try:
+        return AccountingBatch.from_json(data)
+    except ValueError as err:
+        raise ApiError(f"unexpected batch in the answer: {err}", method=method, path=path) from None

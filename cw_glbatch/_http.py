@@ -1,0 +1,228 @@
+"""What requests look like and what responses mean, with no I/O (tested without HTTP).
+
+The client builds requests and reads responses through these functions only; deciding that a
+response is an error, which error, and what ConnectWise said about it happens here.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import html
+import ipaddress
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from . import _exceptions as exc
+from ._exceptions import ApiError, FieldError
+
+__all__ = [
+    "auth_headers",
+    "batch_body",
+    "condition_string",
+    "error_for_response",
+    "identifier_conditions",
+    "is_loopback",
+    "next_link",
+    "retry_after_seconds",
+]
+
+_STATUS_ERRORS: dict[int, type[ApiError]] = {
+    400: exc.ValidationError,
+    401: exc.AuthenticationError,
+    403: exc.PermissionDeniedError,
+    404: exc.NotFoundError,
+    409: exc.ConflictError,
+    429: exc.RateLimitError,
+}
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+_LINK = re.compile(r"<([^>]*)>\s*;([^,]*)")
+_MAX_QUOTED = 200  # characters of a non-JSON body kept in a message
+
+
+def auth_headers(
+    company_id: str, public_key: str, private_key: str, client_id: str
+) -> dict[str, str]:
+    """The two headers ConnectWise authenticates every request with."""
+    token = base64.b64encode(f"{company_id}+{public_key}:{private_key}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}", "clientId": client_id}
+
+
+def batch_body(
+    identifier: str,
+    gl_rec_ids: Iterable[int],
+    *,
+    export_invoices: bool,
+    export_expenses: bool,
+    export_products: bool,
+    summarize_expenses: bool | None,
+    gl_interface_identifier: str | None,
+) -> bytes:
+    """The JSON body of ``POST /finance/accounting/batches`` (``CreateAccountingBatchRequest``)."""
+    body: dict[str, Any] = {
+        "batchIdentifier": identifier,
+        "processedRecordIds": list(gl_rec_ids),
+        "exportInvoicesFlag": export_invoices,
+        "exportExpensesFlag": export_expenses,
+        "exportProductsFlag": export_products,
+    }
+    if summarize_expenses is not None:
+        body["summarizeExpenses"] = summarize_expenses
+    if gl_interface_identifier is not None:
+        body["glInterfaceIdentifier"] = gl_interface_identifier
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def condition_string(value: str) -> str:
+    r"""``value`` as a string literal in ConnectWise's ``conditions`` syntax.
+
+    ConnectWise documents ``\\"`` for a double quote inside a string; a backslash is written
+    ``\\\\`` so that a value ending in one cannot escape the closing quote.
+    """
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def identifier_conditions(
+    identifiers: Iterable[str], *, min_id: int | None = None, max_length: int = 1500
+) -> list[str]:
+    """``batchIdentifier in (...)`` conditions covering ``identifiers``, each short enough.
+
+    Each condition, URL-encoded, stays within ``max_length`` characters so the request URL stays
+    under the ~2,000 characters ConnectWise and proxies accept. With ``min_id``, each also says
+    ``and id > min_id``.
+    """
+    suffix = f" and id > {min_id}" if min_id is not None else ""
+    fixed = len(quote(f"batchIdentifier in (){suffix}", safe=""))
+    comma = len(quote(",", safe=""))
+    chunks: list[list[str]] = [[]]
+    size = fixed
+    for identifier in dict.fromkeys(identifiers):
+        literal = condition_string(identifier)
+        cost = len(quote(literal, safe="")) + (comma if chunks[-1] else 0)
+        if chunks[-1] and size + cost > max_length:
+            chunks.append([])
+            size = fixed
+            cost -= comma
+        chunks[-1].append(literal)
+        size += cost
+    return [f"batchIdentifier in ({','.join(chunk)}){suffix}" for chunk in chunks if chunk]
+
+
+def next_link(link_header: str | None) -> str | None:
+    """The URL of ``rel="next"`` in a ``Link`` header, if any."""
+    if not link_header:
+        return None
+    for url, params in _LINK.findall(link_header):
+        rels = re.findall(r'rel\s*=\s*"?([^";]+)"?', params)
+        if any("next" in rel.split() for rel in rels):
+            return str(url)
+    return None
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: given as seconds, or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def is_loopback(url: str) -> bool:
+    """True when ``url``'s host is this machine (127.0.0.0/8, ::1, localhost)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _describe_body(content: bytes, content_type: str) -> tuple[str, Mapping[str, Any] | None]:
+    """A readable message for a body, and the body as JSON when it is a JSON object."""
+    text = content.decode("utf-8", "replace").strip()
+    if "json" in content_type or text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, Mapping):
+            return str(data.get("message") or ""), data
+    if not text:
+        return "", None
+    title = _TITLE.search(text)
+    if title or "html" in content_type:
+        words = html.unescape(_TAG.sub(" ", title.group(1) if title else text))
+        text = " ".join(words.split())
+    if len(text) > _MAX_QUOTED:
+        text = text[: _MAX_QUOTED - 3] + "..."
+    return text, None
+
+
+def _field_errors(data: Mapping[str, Any] | None) -> tuple[FieldError, ...]:
+    entries = data.get("errors") if data else None
+    if not isinstance(entries, list):
+        return ()
+    return tuple(
+        FieldError(
+            str(entry.get("message") or entry.get("code") or "invalid"),
+            field=str(entry["field"]) if entry.get("field") is not None else None,
+            code=str(entry["code"]) if entry.get("code") is not None else None,
+        )
+        for entry in entries
+        if isinstance(entry, Mapping)
+    )
+
+
+def error_for_response(
+    method: str, path: str, status: int, headers: Mapping[str, str], content: bytes
+) -> ApiError:
+    """The exception for an error response, carrying what ConnectWise said.
+
+    A POST answered 500, 502 or 504 may have been processed before the failure, so it gives
+    `OutcomeUnknownError` (as does a POST answered 408); other statuses map to their class, and
+    any other 5xx to `ServerError`.
+    """
+    message, data = _describe_body(content, headers.get("content-type", ""))
+    code = data.get("code") if data else None
+    kwargs: dict[str, Any] = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "code": str(code) if code is not None else None,
+        "field_errors": _field_errors(data),
+    }
+    message = message or _default_message(status)
+    if method == "POST" and status in (408, 500, 502, 504):
+        return exc.OutcomeUnknownError(
+            f"{message} (the batch may or may not have been created)", **kwargs
+        )
+    if status == 429:
+        return exc.RateLimitError(
+            message, retry_after=retry_after_seconds(headers.get("retry-after")), **kwargs
+        )
+    cls = _STATUS_ERRORS.get(status) or (exc.ServerError if status >= 500 else ApiError)
+    return cls(message, **kwargs)
+
+
+def _default_message(status: int) -> str:
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
