@@ -1,0 +1,388 @@
+"""FakeConnectWise: a stateful, thread-safe stand-in for ConnectWise's accounting API."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+import httpx
+
+from cw_glbatch._client import ConnectWiseClient
+
+from ._api import (
+    IN_PROCESS_ORIGIN,
+    KINDS,
+    ConditionError,
+    Dropped,
+    Response,
+    SimBatch,
+    SimRequest,
+    State,
+    error_body,
+    page_of,
+    shape,
+)
+from ._faults import Fault, FaultPlan
+from ._server import SimulatorServer
+
+__all__ = ["FakeConnectWise", "LoggedRequest"]
+
+DEFAULT_CODEBASE = "v2025_1/"
+_BATCHES = "/finance/accounting/batches"
+_BATCH = re.compile(r"/finance/accounting/batches/(\d+)(/entries(?:/count)?)?")
+_UNPOSTED = re.compile(r"/finance/accounting/unposted(invoices|expenses|procurement)(/count)?")
+_UNPOSTED_KIND = {"invoices": "invoice", "expenses": "expense", "procurement": "procurement"}
+
+
+@attrs.frozen
+class LoggedRequest:
+    """One request the simulator received.
+
+    Attributes:
+        method: HTTP method.
+        path: The path below the API root (``/finance/accounting/batches``), or the full path
+            for requests outside it (``/login/companyinfo/acme``).
+        query: The query parameters.
+        status: The status answered, ``None`` when no answer was sent.
+        fault: The kind of fault injected (``"status"``, ``"reset"``, ``"lost"``), if any.
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    status: int | None
+    fault: str | None = None
+
+
+class FakeConnectWise:
+    """An in-memory ConnectWise accounting API: unposted GL entries, batches, auth, errors.
+
+    Args:
+        company_id: The company id clients must log in with.
+        public_key: The public key clients must use.
+        private_key: The private key clients must use.
+        client_id: The ``clientId`` header clients must send.
+        codebase: Where the API lives: ``/{codebase}apis/3.0``.
+        first_batch_id: The id the first batch gets.
+        accounting_access: False makes the accounting endpoints answer 403, as for an API
+            member without the Accounting Interface permission.
+        sleep: What waits out injected latency.
+
+    Example::
+
+        fake = FakeConnectWise()
+        ids = fake.populate(10, seed=1)
+        with fake.client() as client:
+            client.create_batch("B1", ids[:3])
+        assert fake.batches[0].gl_entry_ids == tuple(ids[:3])
+    """
+
+    def __init__(
+        self,
+        *,
+        company_id: str = "acme",
+        public_key: str = "simulator-public",
+        private_key: str = "simulator-private",
+        client_id: str = "00000000-0000-4000-8000-000000000000",
+        codebase: str = DEFAULT_CODEBASE,
+        first_batch_id: int = 1,
+        accounting_access: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.company_id = company_id
+        self.public_key = public_key
+        self.private_key = private_key
+        self.client_id = client_id
+        self.codebase = codebase.strip("/") + "/"
+        self.api_path = f"/{self.codebase}apis/3.0"
+        self.accounting_access = accounting_access
+        token = base64.b64encode(f"{company_id}+{public_key}:{private_key}".encode()).decode()
+        self._authorization = f"Basic {token}"
+        self._lock = threading.Lock()
+        self._state = State(first_batch_id)
+        self._log: list[LoggedRequest] = []
+        self.faults = FaultPlan(sleep)
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return (
+                f"FakeConnectWise(company_id={self.company_id!r}, "
+                f"entries={len(self._state.kinds)}, batches={len(self._state.batches)})"
+            )
+
+    # -- state -----------------------------------------------------------------------------
+
+    def add_unposted(self, ids: Iterable[int], *, kind: str = "invoice") -> None:
+        """Add unposted GL entries of one kind (``invoice``, ``expense`` or ``procurement``)."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        with self._lock:
+            for entry in ids:
+                if entry in self._state.kinds:
+                    raise ValueError(f"GL entry {entry} exists already")
+                self._state.kinds[entry] = kind
+
+    def populate(self, count: int, *, seed: int = 0, start: int = 320000) -> list[int]:
+        """Add ``count`` unposted entries of random kinds from ``start`` on; return their ids."""
+        rng = random.Random(seed)
+        with self._lock:
+            first = max([start - 1, *self._state.kinds]) + 1
+            ids = list(range(first, first + count))
+            for entry in ids:
+                self._state.kinds[entry] = rng.choice(KINDS)
+        return ids
+
+    @property
+    def unposted_ids(self) -> frozenset[int]:
+        """The GL entries in no batch."""
+        with self._lock:
+            return frozenset(self._state.kinds.keys() - self._state.batch_of.keys())
+
+    @property
+    def batches(self) -> list[SimBatch]:
+        """Every batch, in id order."""
+        with self._lock:
+            return [self._state.batches[i] for i in self._state.ids]
+
+    def batch_of(self, gl_entry_id: int) -> SimBatch | None:
+        """The batch holding ``gl_entry_id``, if any."""
+        with self._lock:
+            batch_id = self._state.batch_of.get(gl_entry_id)
+            return None if batch_id is None else self._state.batches[batch_id]
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        """Every request received, in order."""
+        with self._lock:
+            return list(self._log)
+
+    def count_requests(self, method: str | None = None, path: str | None = None) -> int:
+        """How many requests matched ``method`` and ``path`` (either may be None: any)."""
+        with self._lock:
+            return sum(
+                1
+                for r in self._log
+                if (method is None or r.method == method) and (path is None or r.path == path)
+            )
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def fail_next(
+        self, *faults: Fault | None, method: str | None = None, path: str | None = None
+    ) -> None:
+        """Apply ``faults`` to the next matching requests, one each, in order (None: no fault)."""
+        self.faults.script(faults, method, path)
+
+    def fail_randomly(
+        self,
+        rates: Mapping[Fault, float],
+        *,
+        seed: int = 0,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Give each matching request the chance ``rate`` of each fault (seeded, repeatable)."""
+        self.faults.randomly(rates, seed, method, path)
+
+    def set_latency(self, seconds: float, *, jitter: float = 0.0, seed: int = 0) -> None:
+        """Delay every answer by ``seconds`` (± up to ``jitter``)."""
+        self.faults.set_latency(seconds, jitter, seed)
+
+    def set_rate_limit(self, requests: int, *, per: float = 60.0) -> None:
+        """Answer 429 (with Retry-After) beyond ``requests`` in any ``per`` seconds; 0: no limit."""
+        self.faults.set_rate_limit(requests, per)
+
+    def clear_faults(self) -> None:
+        """Remove every fault, the latency and the rate limit."""
+        self.faults.clear()
+
+    # -- ways in ---------------------------------------------------------------------------
+
+    def transport(self) -> httpx.MockTransport:
+        """An httpx transport that answers in-process (for sync clients)."""
+        return httpx.MockTransport(self._respond)
+
+    def client(self, **options: Any) -> ConnectWiseClient:
+        """A `ConnectWiseClient` wired to this simulator in-process, with sleeping turned off."""
+        settings: dict[str, Any] = {
+            "base_url": IN_PROCESS_ORIGIN + self.api_path,
+            "transport": self.transport(),
+            "sleep": lambda seconds: None,
+            **self.credentials,
+        }
+        settings.update(options)
+        return ConnectWiseClient(**settings)
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The credentials this simulator accepts, as `ConnectWiseClient` keyword arguments."""
+        return {
+            "company_id": self.company_id,
+            "public_key": self.public_key,
+            "private_key": self.private_key,
+            "client_id": self.client_id,
+        }
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> SimulatorServer:
+        """Serve this simulator over HTTP on loopback; use as a context manager."""
+        return SimulatorServer(self, host, port)
+
+    def _respond(self, request: httpx.Request) -> httpx.Response:
+        outcome = self.handle(
+            SimRequest(
+                request.method,
+                request.url.path,
+                dict(request.url.params),
+                {k.lower(): v for k, v in request.headers.items()},
+                request.read(),
+                f"{request.url.scheme}://{request.url.netloc.decode()}",
+            )
+        )
+        if isinstance(outcome, Dropped):
+            if outcome.kind == "reset":
+                raise httpx.ReadError("connection reset by peer (simulated)", request=request)
+            raise httpx.ReadTimeout("answer lost (simulated)", request=request)
+        return httpx.Response(
+            outcome.status,
+            headers=dict(outcome.headers),
+            content=outcome.content(),
+            request=request,
+        )
+
+    def handle(self, request: SimRequest) -> Response | Dropped:
+        """Answer one request: faults first, then the endpoint."""
+        path = request.path
+        relative = path[len(self.api_path) :] if path.startswith(self.api_path) else path
+        fault = self.faults.draw(request.method, relative)
+        outcome: Response | Dropped
+        if fault is not None and fault.kind == "reset":
+            outcome = Dropped("reset")
+        elif fault is not None and fault.kind == "status":
+            outcome = _fault_response(fault)
+        else:
+            with self._lock:
+                outcome = self._route(request, relative)
+            if fault is not None:  # "lost": acted, but the answer never arrives
+                outcome = Dropped("lost")
+        status = outcome.status if isinstance(outcome, Response) else None
+        with self._lock:
+            self._log.append(
+                LoggedRequest(
+                    request.method, relative, request.query, status, fault.kind if fault else None
+                )
+            )
+        return outcome
+
+    # -- routing (under the lock) ----------------------------------------------------------
+
+    def _route(self, request: SimRequest, relative: str) -> Response:
+        method = request.method
+        if request.path.startswith("/login/companyinfo/"):
+            return self._company_info(request.path.rsplit("/", 1)[-1], request.origin)
+        if relative == request.path:
+            return Response(404, error_body("NotFound", f"no such path: {request.path}"))
+        refusal = self._authenticate(request.headers)
+        if refusal:
+            return refusal
+        state = self._state
+        if relative == _BATCHES and method == "POST":
+            try:
+                body = json.loads(request.body)
+            except ValueError:
+                return Response(400, error_body("InvalidObject", "the request body is not JSON"))
+            return state.create(body)
+        if relative in (_BATCHES, _BATCHES + "/count") and method == "GET":
+            try:
+                batches = state.select(request.query.get("conditions"))
+            except ConditionError as err:
+                return Response(400, error_body("InvalidObject", f"conditions: {err}"))
+            if relative.endswith("/count"):
+                return Response(200, {"count": len(batches)})
+            records = shape([b.to_json() for b in batches], request.query)
+            if isinstance(records, Response):
+                return records
+            return page_of(records, request.query, request.origin, request.path)
+        match = _BATCH.fullmatch(relative)
+        if match:
+            return self._one_batch(method, int(match.group(1)), match.group(2), request)
+        match = _UNPOSTED.fullmatch(relative)
+        if match and method == "GET":
+            kind = _UNPOSTED_KIND[match.group(1)]
+            entries = sorted(
+                e for e, k in state.kinds.items() if k == kind and e not in state.batch_of
+            )
+            if match.group(2):
+                return Response(200, {"count": len(entries)})
+            records = [{"id": e, "glEntryId": e, "type": kind.capitalize()} for e in entries]
+            return page_of(records, request.query, request.origin, request.path)
+        return Response(404, error_body("NotFound", f"no such endpoint: {method} {relative}"))
+
+    def _one_batch(
+        self, method: str, batch_id: int, entries: str | None, request: SimRequest
+    ) -> Response:
+        state = self._state
+        if entries is None and method == "GET":
+            return state.get(batch_id)
+        if entries is None and method == "DELETE":
+            return state.delete(batch_id)
+        if entries is not None and method == "GET":
+            batch = state.batches.get(batch_id)
+            if batch is None:
+                return state.get(batch_id)  # the 404
+            if entries.endswith("/count"):
+                return Response(200, {"count": len(batch.gl_entry_ids)})
+            records = [
+                {"id": n, "batchId": batch_id, "glEntryId": e, "type": state.kinds[e].capitalize()}
+                for n, e in enumerate(batch.gl_entry_ids, 1)
+            ]
+            return page_of(records, request.query, request.origin, request.path)
+        return Response(405, error_body("MethodNotAllowed", f"{method} is not allowed here"))
+
+    def _company_info(self, company: str, origin: str) -> Response:
+        if company.lower() != self.company_id.lower():
+            return Response(404, error_body("NotFound", f"company {company!r} not found"))
+        return Response(
+            200,
+            {
+                "CompanyName": f"{self.company_id} (simulated)",
+                "Codebase": self.codebase,
+                "VersionCode": "v" + self.codebase.strip("/").lstrip("v").replace("_", "."),
+                "CompanyID": self.company_id,
+                "IsCloud": False,
+                "SiteUrl": origin.split("://", 1)[-1],
+            },
+        )
+
+    def _authenticate(self, headers: Mapping[str, str]) -> Response | None:
+        if headers.get("authorization") != self._authorization:
+            return Response(401, error_body("Unauthorized", "Authentication failed"))
+        if headers.get("clientid") != self.client_id:
+            return Response(
+                401, error_body("Unauthorized", "clientId is missing or not recognised")
+            )
+        if not self.accounting_access:
+            return Response(
+                403,
+                error_body("Forbidden", "You do not have access to Finance > Accounting Interface"),
+            )
+        return None
+
+
+def _fault_response(fault: Fault) -> Response:
+    status = fault.status_code
+    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+    if status in (502, 503, 504):  # what a proxy in front of ConnectWise sends
+        page = f"<html><head><title>{status} Service Error</title></head><body></body></html>"
+        return Response(status, None, {**headers, "Content-Type": "text/html"}, page.encode())
+    if status == 429:
+        body = error_body("TooManyRequests", "Too many requests; slow down")
+    else:
+        body = error_body("ConnectWiseApi", "An error occurred (simulated)")
+    return Response(status, body, headers)

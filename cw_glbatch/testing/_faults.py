@@ -1,0 +1,165 @@
+"""Faults the simulator can inject: scripted, random with a seed, latency and a rate limit."""
+
+from __future__ import annotations
+
+import collections
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+import attrs
+
+__all__ = ["Fault", "FaultPlan"]
+
+FaultKind = Literal["status", "reset", "lost"]
+
+
+@attrs.frozen
+class Fault:
+    """Something that goes wrong with one request.
+
+    Build one with the class methods:
+
+    - ``Fault.status(503)``: answer with an error status; the server does not act.
+    - ``Fault.too_many_requests(retry_after=2)``: 429 with ``Retry-After``.
+    - ``Fault.reset()``: the connection is reset before the server acts; no answer.
+    - ``Fault.lost()``: the server acts (a POST creates its batch), then the answer is lost:
+      the client sees a read timeout (in-process) or a reset connection (over HTTP).
+    """
+
+    kind: FaultKind
+    status_code: int = 0
+    retry_after: float | None = None
+
+    @classmethod
+    def status(cls, status_code: int, *, retry_after: float | None = None) -> Fault:
+        """An error answer (429, 500, 502, 503, 504, ...) before the server acts."""
+        return cls("status", status_code, retry_after)
+
+    @classmethod
+    def too_many_requests(cls, retry_after: float | None = 1.0) -> Fault:
+        """429 Too Many Requests, with ``Retry-After`` in seconds unless ``None``."""
+        return cls("status", 429, retry_after)
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """The connection is reset before the server acts."""
+        return cls("reset")
+
+    @classmethod
+    def lost(cls) -> Fault:
+        """The server acts, then the answer is lost."""
+        return cls("lost")
+
+
+def _applies(method: str | None, path: str | None, request_method: str, request_path: str) -> bool:
+    return (method is None or method == request_method) and (path is None or path == request_path)
+
+
+@attrs.define
+class _Script:
+    faults: collections.deque[Fault | None]
+    method: str | None
+    path: str | None
+
+
+@attrs.define
+class _Random:
+    rates: tuple[tuple[Fault, float], ...]
+    rng: random.Random
+    method: str | None
+    path: str | None
+
+
+class FaultPlan:
+    """Decides, request by request, which fault (if any) applies. Thread safe."""
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._lock = threading.Lock()
+        self._sleep = sleep
+        self._scripts: list[_Script] = []
+        self._random: list[_Random] = []
+        self._latency = 0.0
+        self._jitter = 0.0
+        self._latency_rng = random.Random(0)
+        self._limit: tuple[int, float] | None = None
+        self._recent: collections.deque[float] = collections.deque()
+
+    def clear(self) -> None:
+        """Remove every fault, latency and rate limit."""
+        with self._lock:
+            self._scripts.clear()
+            self._random.clear()
+            self._latency = self._jitter = 0.0
+            self._limit = None
+            self._recent.clear()
+
+    def script(
+        self, faults: tuple[Fault | None, ...], method: str | None, path: str | None
+    ) -> None:
+        with self._lock:
+            self._scripts.append(_Script(collections.deque(faults), method, path))
+
+    def randomly(
+        self, rates: Mapping[Fault, float], seed: int, method: str | None, path: str | None
+    ) -> None:
+        total = sum(rates.values())
+        if any(rate < 0 for rate in rates.values()) or total > 1:
+            raise ValueError(
+                f"fault rates must be non-negative and add up to at most 1, not {total}"
+            )
+        with self._lock:
+            self._random.append(_Random(tuple(rates.items()), random.Random(seed), method, path))
+
+    def set_latency(self, seconds: float, jitter: float, seed: int) -> None:
+        with self._lock:
+            self._latency, self._jitter = seconds, jitter
+            self._latency_rng = random.Random(seed)
+
+    def set_rate_limit(self, requests: int, per: float) -> None:
+        with self._lock:
+            self._limit = (requests, per) if requests else None
+            self._recent.clear()
+
+    def draw(self, method: str, path: str) -> Fault | None:
+        """The fault for this request (after waiting out any latency)."""
+        with self._lock:
+            delay = self._latency
+            if self._jitter:
+                delay += self._latency_rng.uniform(-self._jitter, self._jitter)
+            fault = self._throttle() or self._scripted(method, path) or self._drawn(method, path)
+        if delay > 0:
+            self._sleep(delay)
+        return fault
+
+    def _throttle(self) -> Fault | None:
+        if self._limit is None:
+            return None
+        requests, per = self._limit
+        now = time.monotonic()
+        while self._recent and self._recent[0] <= now - per:
+            self._recent.popleft()
+        if len(self._recent) >= requests:
+            return Fault.too_many_requests(max(1, math.ceil(self._recent[0] + per - now)))
+        self._recent.append(now)
+        return None
+
+    def _scripted(self, method: str, path: str) -> Fault | None:
+        for script in self._scripts:
+            if script.faults and _applies(script.method, script.path, method, path):
+                return script.faults.popleft()
+        return None
+
+    def _drawn(self, method: str, path: str) -> Fault | None:
+        for plan in self._random:
+            if not _applies(plan.method, plan.path, method, path):
+                continue
+            roll = plan.rng.random()
+            for fault, rate in plan.rates:
+                if roll < rate:
+                    return fault
+                roll -= rate
+        return None

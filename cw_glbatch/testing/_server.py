@@ -1,0 +1,143 @@
+"""The simulator over real HTTP: a threaded server on loopback with a clean shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from cw_glbatch._client import ConnectWiseClient
+
+from ._api import Dropped, SimRequest
+
+if TYPE_CHECKING:
+    from ._fake import FakeConnectWise
+
+__all__ = ["SimulatorServer"]
+
+_IDLE_TIMEOUT = 30.0  # seconds a kept-alive connection may sit unused
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], fake: FakeConnectWise) -> None:
+        self.fake = fake
+        self.origin = ""
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep connections alive, as ConnectWise does
+    timeout = _IDLE_TIMEOUT
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    do_POST = do_DELETE = do_PUT = do_PATCH = do_GET  # noqa: N815
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        url = urlsplit(self.path)
+        outcome = self.server.fake.handle(
+            SimRequest(
+                self.command,
+                url.path,
+                dict(parse_qsl(url.query, keep_blank_values=True)),
+                {k.lower(): v for k, v in self.headers.items()},
+                body,
+                self.server.origin,
+            )
+        )
+        if isinstance(outcome, Dropped):
+            # Close with a reset: the client gets no answer at all.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        content = outcome.content()
+        self.send_response(outcome.status)
+        for name, value in outcome.headers.items():
+            self.send_header(name, value)
+        if content and "Content-Type" not in outcome.headers:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: the simulator keeps its own request log."""
+
+
+class SimulatorServer:
+    """A `FakeConnectWise` served over HTTP on loopback, in background threads.
+
+    Attributes:
+        fake: The simulator behind the server.
+        url: The server's origin, e.g. ``http://127.0.0.1:50123``.
+        base_url: The API root, e.g. ``http://127.0.0.1:50123/v2025_1/apis/3.0``.
+    """
+
+    def __init__(self, fake: FakeConnectWise, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.fake = fake
+        self._server = _Server((host, port), fake)
+        bound_host, bound_port = self._server.server_address[:2]
+        if isinstance(bound_host, bytes):
+            bound_host = bound_host.decode()
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self.url = f"http://{shown}:{bound_port}"
+        self._server.origin = self.url
+        self.base_url = self.url + fake.api_path
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="cw-glbatch-simulator", daemon=True
+        )
+        self._thread.start()
+
+    def client(self, **options: Any) -> ConnectWiseClient:
+        """A `ConnectWiseClient` for this server, with the simulator's credentials."""
+        settings: dict[str, Any] = {"base_url": self.base_url, **self.fake.credentials}
+        settings.update(options)
+        return ConnectWiseClient(**settings)
+
+    def close(self) -> None:
+        """Stop serving, close every open connection, and wait for the threads."""
+        self._server.shutdown()
+        self._server.server_close()
+        with self._server.connections_lock:
+            open_connections = list(self._server.connections)
+        for connection in open_connections:
+            with contextlib.suppress(OSError):  # already closed by its client
+                connection.shutdown(socket.SHUT_RDWR)
+        self._thread.join()
+
+    def __enter__(self) -> SimulatorServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SimulatorServer({self.url!r})"
