@@ -1,5 +1,6 @@
 """cw_glbatch: create GL batches in ConnectWise PSA from an XML file of GL entry ids."""
 
+from ._batches import BATCH_ID_VARIABLE, DEFAULT_CONCURRENCY, create_batches, process_file
 from ._client import DEFAULT_MAX_RETRIES, DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, ConnectWiseClient
 from ._exceptions import (
     ApiConnectionError,
@@ -19,12 +20,14 @@ from ._exceptions import (
     ServerError,
     ValidationError,
 )
-from ._models import AccountingBatch, BatchError, BatchRequest, BatchResult, GLExport
+from ._models import AccountingBatch, BatchError, BatchRequest, BatchResult, GLExport, RunReport
 from ._reader import XmlBatchReader
 from ._version import __version__
 from ._writer import XmlResultWriter
 
 __all__ = [
+    "BATCH_ID_VARIABLE",
+    "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_TIMEOUT",
@@ -48,9 +51,12 @@ __all__ = [
     "OutcomeUnknownError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RunReport",
     "ServerError",
     "ValidationError",
     "XmlBatchReader",
     "XmlResultWriter",
     "__version__",
+    "create_batches",
+    "process_file",
 ]

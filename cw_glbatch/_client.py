@@ -46,6 +46,8 @@ BATCHES_PATH = "/finance/accounting/batches"
 
 logger = logging.getLogger("cw_glbatch")
 
+# Enough kept-alive connections for any sensible concurrency (ConnectWise throttles beyond).
+_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64)
 # Transport failures after which a request certainly did not reach the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -151,6 +153,8 @@ class ConnectWiseClient:
         self._sleep = sleep
         self._pacer = RequestPacer(max_requests_per_minute) if max_requests_per_minute else None
         self._root_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._requests_sent = 0
         self._headers = {
             **_http.auth_headers(company_id, public_key, private_key, client_id),
             "Accept": (
@@ -168,7 +172,10 @@ class ConnectWiseClient:
             if isinstance(verify, (str, os.PathLike)):
                 verify = ssl.create_default_context(cafile=os.fspath(verify))
             self._http = httpx.Client(
-                transport=transport, timeout=timeout, verify=verify if verify is not None else True
+                transport=transport,
+                timeout=timeout,
+                verify=verify if verify is not None else True,
+                limits=_LIMITS,
             )
             self._owns_http = True
 
@@ -240,6 +247,11 @@ class ConnectWiseClient:
         self.close()
 
     # -- the accounting calls --------------------------------------------------------------
+
+    @property
+    def requests_sent(self) -> int:
+        """How many HTTP requests this client has sent, retries included."""
+        return self._requests_sent
 
     @property
     def api_root(self) -> str:
@@ -416,6 +428,8 @@ class ConnectWiseClient:
             request = http.build_request(
                 method, url, params=params, content=content, headers=headers, timeout=self._timeout
             )
+            with self._count_lock:
+                self._requests_sent += 1
             try:
                 response = http.send(request, follow_redirects=False)
             except httpx.TransportError as err:

@@ -15,12 +15,13 @@ __all__ = [
     "BatchRequest",
     "BatchResult",
     "GLExport",
+    "RunReport",
     "Status",
 ]
 
 T = TypeVar("T")
 
-Status = Literal["created", "failed"]
+Status = Literal["created", "failed", "planned"]
 
 
 def _tuple_of_int(values: Iterable[int]) -> tuple[int, ...]:
@@ -98,13 +99,13 @@ class BatchError:
 def _check_outcome(instance: BatchResult, attribute: object, value: BatchError | None) -> None:
     if instance.status == "failed" and value is None:
         raise ValueError("a failed BatchResult needs an error")
-    if instance.status == "created" and value is not None:
-        raise ValueError("a created BatchResult cannot carry an error")
+    if instance.status != "failed" and value is not None:
+        raise ValueError(f"a {instance.status} BatchResult cannot carry an error")
 
 
 def _check_status(instance: BatchResult, attribute: object, value: str) -> None:
-    if value not in ("created", "failed"):
-        raise ValueError(f"status must be 'created' or 'failed', not {value!r}")
+    if value not in ("created", "failed", "planned"):
+        raise ValueError(f"status must be 'created', 'failed' or 'planned', not {value!r}")
 
 
 @attrs.frozen
@@ -115,7 +116,8 @@ class BatchResult:
         request: The request, as read.
         identifier: The ``batchIdentifier`` actually used (the request's own, the run's
             ``CONNECTWISE.BATCHID`` variable, or a generated one); ``None`` if none was assigned.
-        status: ``"created"`` or ``"failed"``.
+        status: ``"created"``, ``"failed"``, or ``"planned"`` (a dry run found nothing wrong
+            and would send it).
         batch_id: ConnectWise's id of the created batch.
         error: Why the batch failed; ``None`` when it was created.
     """
@@ -205,3 +207,46 @@ class GLExport:
         """The exported transactions (``data["transactions"]``), empty when absent."""
         value = self.data.get("transactions")
         return value if isinstance(value, list) else []
+
+
+@attrs.frozen
+class RunReport:
+    """What a run did.
+
+    Attributes:
+        results: Every `BatchResult`, in input order; empty when the run was asked not to keep
+            them (``keep_results=False``, as `process_file` does: its results are in the files).
+        counts: How many batches ended in each status: ``created``, ``failed``, ``planned``.
+        elapsed: Seconds the run took.
+        requests: HTTP requests the client sent during the run.
+        stopped: Why sending stopped before the end (authentication refused, ConnectWise
+            unreachable), or ``None``. The batches not sent are failed with that reason.
+        dry_run: Whether this was a dry run (nothing was created).
+    """
+
+    results: tuple[BatchResult, ...]
+    counts: Mapping[str, int]
+    elapsed: float
+    requests: int = 0
+    stopped: str | None = None
+    dry_run: bool = False
+
+    @property
+    def created(self) -> tuple[BatchResult, ...]:
+        """The kept results of batches created."""
+        return tuple(r for r in self.results if r.status == "created")
+
+    @property
+    def failed(self) -> tuple[BatchResult, ...]:
+        """The kept results of batches not created."""
+        return tuple(r for r in self.results if r.status == "failed")
+
+    @property
+    def total(self) -> int:
+        """How many batches the run saw."""
+        return sum(self.counts.values())
+
+    @property
+    def ok(self) -> bool:
+        """True when no batch failed and the run was not stopped."""
+        return not self.counts.get("failed") and self.stopped is None

@@ -72,6 +72,7 @@ class BatchSpool:
 
     def __init__(self) -> None:
         self._file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+        self.count = 0
 
     def append(self, request: BatchRequest) -> None:
         """Store one request."""
@@ -91,9 +92,13 @@ class BatchSpool:
         self._file.write(
             b"".join((header, identifier, array("i", request.gl_rec_ids).tobytes(), *blobs))
         )
+        self.count += 1
 
-    def replay(self) -> Iterator[BatchRequest]:
-        """Yield the stored requests in the order they were appended, then close the spool."""
+    def replay(self) -> _Replay:
+        """The stored requests in the order they were appended; the spool closes at the end."""
+        return _Replay(self._records(), self.count)
+
+    def _records(self) -> Iterator[BatchRequest]:
         read = self._file.read
         self._file.seek(0)
         try:
@@ -113,3 +118,19 @@ class BatchSpool:
     def close(self) -> None:
         """Discard what is stored."""
         self._file.close()
+
+
+class _Replay(Iterator[BatchRequest]):
+    """An iterator over the spooled batches that knows how many there are."""
+
+    def __init__(self, records: Iterator[BatchRequest], count: int) -> None:
+        self._records = records
+        self._left = count
+
+    def __next__(self) -> BatchRequest:
+        request = next(self._records)
+        self._left -= 1
+        return request
+
+    def __length_hint__(self) -> int:
+        return self._left

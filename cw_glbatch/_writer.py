@@ -174,6 +174,8 @@ class XmlResultWriter:
         """Add ``result`` to the success file if it was created, else to the fail file."""
         if not self._open:
             raise ValueError("this XmlResultWriter is closed")
+        if result.status == "planned":
+            raise ValueError("a dry run's planned batches are not written: nothing was created")
         target = self._success if result.status == "created" else self._fail
         target.write(batch_xml(result))
 

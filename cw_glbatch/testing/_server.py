@@ -107,7 +107,10 @@ class SimulatorServer:
         self._server.origin = self.url
         self.base_url = self.url + fake.api_path
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="cw-glbatch-simulator", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},  # how soon close() is noticed
+            name="cw-glbatch-simulator",
+            daemon=True,
         )
         self._thread.start()
 

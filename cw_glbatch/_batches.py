@@ -1,0 +1,422 @@
+"""create_batches and process_file: the whole task, exactly once per batch.
+
+A run reads the highest batch id once at the start. Every batch created during the run has a
+greater id, which lets the run (1) learn the ids of the batches it created with one request per
+1,000 batches, and (2) decide, when a POST's outcome is unknown, whether it created its batch,
+before anything is sent again.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import operator
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any
+
+from ._client import ConnectWiseClient
+from ._exceptions import (
+    ApiError,
+    AuthenticationError,
+    OutcomeUnknownError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from ._models import BatchError, BatchRequest, BatchResult, RunReport
+from ._reader import MAX_IDENTIFIER_LENGTH, XmlBatchReader
+from ._spool import MAX_GL_REC_ID
+from ._writer import XmlResultWriter
+
+__all__ = ["BATCH_ID_VARIABLE", "DEFAULT_CONCURRENCY", "create_batches", "process_file"]
+
+BATCH_ID_VARIABLE = "CONNECTWISE.BATCHID"
+DEFAULT_CONCURRENCY = 4
+_RESOLVE_EVERY = 500  # created batches whose ids are looked up together
+_MAX_RESENDS = 2  # times a POST with an unknown outcome is sent again (after a lookup)
+
+logger = logging.getLogger("cw_glbatch")
+
+Pending = tuple[BatchRequest, str | None, "Future[BatchResult] | BatchResult"]
+
+
+def _problems(request: BatchRequest) -> list[str]:
+    """What is wrong with a request built by a caller (the reader checks the ones it reads)."""
+    ids: tuple[object, ...] = request.gl_rec_ids
+    problems = []
+    if not ids and not request.errors:
+        problems.append("the batch has no GL entry ids")
+    bad = [i for i in ids if type(i) is not int or not 0 < i <= MAX_GL_REC_ID]
+    if bad:
+        problems.append(f"not GL entry ids (whole numbers from 1 to {MAX_GL_REC_ID}): {bad[:5]}")
+    if len(set(ids)) != len(ids) and not request.errors:
+        problems.append("a GL entry id is repeated in the batch")
+    return problems
+
+
+def _identifier_problem(identifier: str, source: str) -> str | None:
+    if not identifier.strip():
+        return f"{source} is empty"
+    if len(identifier) > MAX_IDENTIFIER_LENGTH:
+        return f"{source} is longer than {MAX_IDENTIFIER_LENGTH} characters"
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in identifier):
+        return f"{source} holds control characters"
+    return None
+
+
+class _Identifiers:
+    """Chooses each batch's identifier: its own, else the variable, else a timestamp."""
+
+    def __init__(self, variables: Mapping[str, Any] | None) -> None:
+        value = (variables or {}).get(BATCH_ID_VARIABLE)
+        self._variable = None if value is None else str(value).strip()
+        self._stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self._used: set[str] = set()
+        self._counters: dict[str, int] = collections.Counter()
+
+    def assign(self, request: BatchRequest) -> tuple[str | None, str | None]:
+        """The identifier to use, and a reason the batch cannot be sent (or None)."""
+        if request.identifier is not None:
+            identifier = request.identifier
+            if identifier in self._used:
+                return identifier, (
+                    f"batchIdentifier {identifier!r} is already used by an earlier batch of this "
+                    "run; each batch needs its own, or the two could not be told apart"
+                )
+            self._used.add(identifier)
+            return identifier, _identifier_problem(identifier, "batchIdentifier")
+        if self._variable is not None:
+            problem = _identifier_problem(self._variable, BATCH_ID_VARIABLE)
+            if problem:
+                return None, problem
+            return self._unique(self._variable), None
+        return self._unique(self._stamp), None
+
+    def _unique(self, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3``...: unused in this run, at most 50 characters."""
+        while True:
+            self._counters[base] += 1
+            count = self._counters[base]
+            suffix = "" if count == 1 else f"-{count}"
+            candidate = base[: MAX_IDENTIFIER_LENGTH - len(suffix)] + suffix
+            if candidate not in self._used:
+                self._used.add(candidate)
+                return candidate
+
+
+class _Run:
+    """One call of create_batches: its settings and what it has learned so far."""
+
+    def __init__(
+        self,
+        client: ConnectWiseClient,
+        *,
+        concurrency: int,
+        dry_run: bool,
+        variables: Mapping[str, Any] | None,
+        on_result: Callable[[BatchResult], object] | None,
+        progress: Callable[[int, int | None], object] | None,
+        keep_results: bool,
+    ) -> None:
+        self.client = client
+        self.concurrency = concurrency
+        self.dry_run = dry_run
+        self.identifiers = _Identifiers(variables)
+        self.on_result = on_result
+        self.progress = progress
+        self.results: list[BatchResult] | None = [] if keep_results else None
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.stop_reason: str | None = None
+        self.stop = threading.Event()
+        self.baseline = 0  # the highest batch id before the run
+        self.floor = 0  # ids above this have not been looked up yet
+        self.held: list[BatchResult] = []  # results held back until created ids are known
+        self.done = 0
+        self.total: int | None = None
+
+    # -- the main loop (calling thread) ----------------------------------------------------
+
+    def execute(self, batches: Iterable[BatchRequest]) -> None:
+        iterator = iter(batches)  # a reader checks its whole file here
+        hint = operator.length_hint(iterator, -1)
+        self.total = hint if hint >= 0 else None
+        self._start()
+        window: collections.deque[Pending] = collections.deque()
+        limit = self.concurrency * 4  # batches in flight or finished but not yet collected
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="cw-glbatch")
+        try:
+            for request in iterator:
+                window.append(self._dispatch(pool, request))
+                while len(window) > limit or (window and _ready(window[0])):
+                    self._collect(window.popleft())
+            while window:
+                self._collect(window.popleft())
+        except BaseException:
+            # Interrupted (Ctrl-C, or on_result failed): send nothing more, wait for what is
+            # on the wire.
+            self.stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        self._resolve()
+
+    def _start(self) -> None:
+        try:
+            self.baseline = self.floor = self.client.highest_batch_id()
+        except (AuthenticationError, PermissionDeniedError) as err:
+            self._halt(f"authentication failed: {err}")
+        except ApiError as err:
+            self._halt(f"could not reach ConnectWise: {err}")
+
+    def _halt(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            logger.error("not sending any more batches: %s", reason)
+        self.stop.set()
+
+    def _dispatch(self, pool: ThreadPoolExecutor, request: BatchRequest) -> Pending:
+        identifier, problem = self.identifiers.assign(request)
+        problems = [*request.errors, *_problems(request)] + ([problem] if problem else [])
+        if problems or identifier is None:
+            error = BatchError("; ".join(problems), code="InvalidInput")
+            return request, identifier, BatchResult(request, identifier, "failed", error=error)
+        if self.stop.is_set():
+            return request, identifier, self._not_sent(request, identifier)
+        if self.dry_run:
+            return request, identifier, BatchResult(request, identifier, "planned")
+        return request, identifier, pool.submit(self._send, request, identifier)
+
+    def _not_sent(self, request: BatchRequest, identifier: str | None) -> BatchResult:
+        error = BatchError(f"not sent: {self.stop_reason}", code="NotSent")
+        return BatchResult(request, identifier, "failed", error=error)
+
+    def _collect(self, pending: Pending) -> None:
+        outcome = pending[2]
+        result = outcome.result() if isinstance(outcome, Future) else outcome
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+        if self.held or _needs_id(result):  # keep input order behind a result waiting for its id
+            self.held.append(result)
+            if len(self.held) >= _RESOLVE_EVERY:
+                self._resolve()
+        else:
+            self._emit(result)
+
+    def _emit(self, result: BatchResult) -> None:
+        self.counts[result.status] += 1
+        if self.results is not None:
+            self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    # -- learning the ids of created batches -----------------------------------------------
+
+    def _resolve(self) -> None:
+        """Look up the ids of the created batches waiting, then emit everything waiting."""
+        waiting = {r.identifier or "" for r in self.held if _needs_id(r)}
+        ids = self._lookup(waiting) if waiting else {}
+        for held in self.held:
+            result = held
+            if _needs_id(held):
+                batch_id = ids.get(held.identifier or "")
+                if batch_id is None:
+                    logger.warning("created batch %r; could not learn its id", held.identifier)
+                result = BatchResult(held.request, held.identifier, "created", batch_id)
+            self._emit(result)
+        self.held = []
+
+    def _lookup(self, identifiers: set[str]) -> dict[str, int]:
+        """Ids of the batches created in this run with these identifiers."""
+        seen: dict[str, list[int]] = collections.defaultdict(list)
+        try:
+            top = self.floor
+            for batch in self.client.list_batches(f"id > {self.floor}", order_by="id asc"):
+                top = max(top, batch.id)
+                if batch.batch_identifier in identifiers:
+                    seen[batch.batch_identifier].append(batch.id)
+            self.floor = top
+            missing = identifiers - seen.keys()
+            if missing:  # made visible out of id order: ask for them by name
+                for batch in self.client.find_batches(missing, min_id=self.baseline):
+                    if batch.batch_identifier in missing:
+                        seen[batch.batch_identifier].append(batch.id)
+        except ApiError as err:
+            logger.warning("could not look up the ids of created batches: %s", err)
+        found = {}
+        for identifier, ids in seen.items():
+            if len(set(ids)) == 1:
+                found[identifier] = ids[0]
+            else:
+                logger.warning("several batches are named %r: %s", identifier, sorted(set(ids)))
+        return found
+
+    # -- one batch (worker threads) --------------------------------------------------------
+
+    def _send(self, request: BatchRequest, identifier: str) -> BatchResult:
+        if self.stop.is_set():
+            return self._not_sent(request, identifier)
+        try:
+            self.client.create_batch(identifier, request.gl_rec_ids)
+        except OutcomeUnknownError as err:
+            return self._settle(request, identifier, err)
+        except (AuthenticationError, PermissionDeniedError) as err:
+            self._halt(f"authentication failed: {err}")
+            return _failed(request, identifier, err)
+        except ApiError as err:
+            return _failed(request, identifier, err)
+        return BatchResult(request, identifier, "created")
+
+    def _settle(self, request: BatchRequest, identifier: str, first: ApiError) -> BatchResult:
+        """A POST's outcome is unknown: find out whether it created the batch before resending."""
+        error = first
+        for attempt in range(_MAX_RESENDS + 1):
+            try:
+                found = self.client.find_batches([identifier], min_id=self.baseline)
+            except ApiError as err:
+                message = (
+                    f"{error.message}; looking it up failed too ({err.message}). The batch may "
+                    f"exist: look for batch {identifier!r} in ConnectWise before sending it again"
+                )
+                return BatchResult(
+                    request, identifier, "failed",
+                    error=BatchError(message, error.status, "OutcomeUnknown"),
+                )  # fmt: skip
+            mine = sorted(b.id for b in found if b.batch_identifier == identifier)
+            if mine:
+                logger.info(
+                    "batch %r was created despite the lost answer (id %d)", identifier, mine[0]
+                )
+                return BatchResult(request, identifier, "created", mine[0])
+            if attempt == _MAX_RESENDS:
+                break
+            logger.info("batch %r was not created; sending it again", identifier)
+            try:
+                self.client.create_batch(identifier, request.gl_rec_ids)
+            except OutcomeUnknownError as err:
+                error = err
+                continue
+            except ValidationError as err:
+                # Perhaps the first POST was still being processed when we looked.
+                error = err
+                continue
+            except ApiError as err:
+                return _failed(request, identifier, err)
+            return BatchResult(request, identifier, "created")
+        if isinstance(error, ValidationError):
+            return _failed(request, identifier, error)
+        message = (
+            f"{error.message}; no batch {identifier!r} was found afterwards, and it was sent "
+            f"{_MAX_RESENDS + 1} times without an answer"
+        )
+        return BatchResult(
+            request, identifier, "failed", error=BatchError(message, error.status, "OutcomeUnknown")
+        )
+
+
+def _failed(request: BatchRequest, identifier: str, error: ApiError) -> BatchResult:
+    return BatchResult(request, identifier, "failed", error=BatchError.from_api_error(error))
+
+
+def _needs_id(result: BatchResult) -> bool:
+    return result.status == "created" and result.batch_id is None
+
+
+def _ready(pending: Pending) -> bool:
+    outcome = pending[2]
+    return not isinstance(outcome, Future) or outcome.done()
+
+
+def create_batches(
+    client: ConnectWiseClient,
+    batches: Iterable[BatchRequest],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    dry_run: bool = False,
+    variables: Mapping[str, Any] | None = None,
+    on_result: Callable[[BatchResult], object] | None = None,
+    progress: Callable[[int, int | None], object] | None = None,
+    keep_results: bool = True,
+) -> RunReport:
+    """Create a GL batch in ConnectWise for each request, each exactly once.
+
+    Args:
+        client: The ConnectWise client to send with (shared by the worker threads).
+        batches: The requests: an `XmlBatchReader` (which checks its whole file first) or any
+            iterable of `BatchRequest`. It is read as the run goes, not all at once.
+        concurrency: How many batches are sent at the same time.
+        dry_run: Check everything and report each valid batch as ``"planned"``; nothing is
+            created (the only request is a read of the highest batch id, which checks the
+            credentials).
+        variables: Workflow variables; ``variables["CONNECTWISE.BATCHID"]`` names the batches
+            that have no ``batchIdentifier`` of their own.
+        on_result: Called with each `BatchResult`, once per batch, in input order, from the
+            calling thread (so `XmlResultWriter.write` needs no lock).
+        progress: Called as ``progress(done, total)`` after each batch; ``total`` is ``None``
+            when the input's length is not known.
+        keep_results: Keep every result in the report. Pass False for very large inputs that
+            ``on_result`` already records, to keep memory flat.
+
+    Returns:
+        The `RunReport`. Authentication refused (401/403) or ConnectWise unreachable does not
+        raise: sending stops, the batches not sent are failed with the reason, and the report's
+        ``stopped`` says it.
+
+    Raises:
+        InputError: The input file is not usable; raised before any request is sent.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
+    started = time.monotonic()
+    sent_before = client.requests_sent
+    run = _Run(
+        client,
+        concurrency=concurrency,
+        dry_run=dry_run,
+        variables=variables,
+        on_result=on_result,
+        progress=progress,
+        keep_results=keep_results,
+    )
+    run.execute(batches)
+    return RunReport(
+        tuple(run.results or ()),
+        {status: run.counts[status] for status in ("created", "failed", "planned")},
+        time.monotonic() - started,
+        client.requests_sent - sent_before,
+        run.stop_reason,
+        dry_run,
+    )
+
+
+def process_file(
+    client: ConnectWiseClient,
+    input_file: str | os.PathLike[str],
+    success_file: str | os.PathLike[str],
+    fail_file: str | os.PathLike[str],
+    **options: Any,
+) -> RunReport:
+    """The whole task: read ``input_file``, create its batches, write the two result files.
+
+    The input is checked whole first: an `InputError` is raised before any request and leaves
+    existing success and fail files untouched. Then every batch ends in exactly one of the two
+    files, which are replaced atomically at the end. A dry run writes no files.
+
+    Args:
+        client: The ConnectWise client.
+        input_file: The XML file of batches.
+        success_file: Where the created batches are written.
+        fail_file: Where the batches not created are written (valid input for a retry).
+        **options: Passed to `create_batches` (``concurrency``, ``dry_run``, ``variables``,
+            ``progress``, ``keep_results``, default False here).
+    """
+    options.setdefault("keep_results", False)
+    batches: Iterator[BatchRequest] = iter(XmlBatchReader(input_file))
+    if options.get("dry_run"):
+        return create_batches(client, batches, **options)
+    with XmlResultWriter(success_file=success_file, fail_file=fail_file) as writer:
+        return create_batches(client, batches, on_result=writer.write, **options)

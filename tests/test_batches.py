@@ -1,0 +1,381 @@
+"""create_batches and process_file, end to end against the simulator."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+
+from cw_glbatch import (
+    BatchRequest,
+    InputError,
+    XmlBatchReader,
+    XmlResultWriter,
+    create_batches,
+    process_file,
+)
+from cw_glbatch.testing import FakeConnectWise, Fault
+
+SEED_IDS = (320042, 320044, 320045, 320046, 320047, 320048, 320043, 320049)
+POST = {"method": "POST", "path": "/finance/accounting/batches"}
+
+
+@pytest.fixture
+def fake() -> FakeConnectWise:
+    fake = FakeConnectWise()
+    fake.add_unposted(range(320000, 320400))
+    return fake
+
+
+def requests_for(count: int, size: int = 3, start: int = 320100) -> list[BatchRequest]:
+    return [
+        BatchRequest(f"B{n}", range(start + n * size, start + (n + 1) * size)) for n in range(count)
+    ]
+
+
+def assert_exactly_once(fake: FakeConnectWise, report) -> None:
+    """Each created result is one simulator batch with that id, and no identifier twice."""
+    identifiers = [b.batch_identifier for b in fake.batches]
+    assert len(identifiers) == len(set(identifiers))
+    assert {(r.identifier, r.batch_id) for r in report.created} == {
+        (b.batch_identifier, b.id) for b in fake.batches
+    }
+
+
+def test_seed_sample_end_to_end(fake, samples, tmp_path):
+    """The seed's (corrected) sample becomes one batch, written to the success file with its id."""
+    with fake.client() as client:
+        report = process_file(
+            client, samples / "seed_corrected.xml", tmp_path / "ok.xml", tmp_path / "failed.xml"
+        )
+    assert report.counts == {"created": 1, "failed": 0, "planned": 0}
+    assert [b.gl_entry_ids for b in fake.batches] == [SEED_IDS]
+    assert list(XmlBatchReader(tmp_path / "ok.xml")) == [BatchRequest("221106", SEED_IDS, line=3)]
+    assert "<batchId>1</batchId>" in (tmp_path / "ok.xml").read_text()
+    assert (tmp_path / "failed.xml").read_text().endswith("<Batches/>\n")
+
+
+def test_mixed_outcomes_partition_and_the_fail_file_retries_exactly_those(fake, tmp_path):
+    """Every batch lands in one file; feeding the fail file back retries exactly the failures."""
+    batches = [
+        *requests_for(3),
+        BatchRequest("missing-entry", [320200, 999999]),
+        BatchRequest("bad-id", [0]),
+        BatchRequest("B0", [320300]),  # repeats an identifier
+    ]
+    ok, failed = tmp_path / "ok.xml", tmp_path / "failed.xml"
+    with fake.client() as client, XmlResultWriter(success_file=ok, fail_file=failed) as writer:
+        report = create_batches(client, batches, on_result=writer.write)
+    assert report.counts["created"] == 3
+    assert [b.identifier for b in XmlBatchReader(ok)] == ["B0", "B1", "B2"]
+    retry = list(XmlBatchReader(failed))
+    assert [b.identifier for b in retry] == ["missing-entry", "bad-id", "B0"]
+    fake.add_unposted([999999])  # someone fixes the missing entry in ConnectWise
+    with fake.client() as client:
+        again = create_batches(client, retry[:1])
+    assert again.counts["created"] == 1
+    assert sorted(b.batch_identifier for b in fake.batches) == ["B0", "B1", "B2", "missing-entry"]
+
+
+def test_results_come_in_input_order_on_the_calling_thread(fake):
+    """on_result sees every batch once, in input order, on the calling thread."""
+    seen = []
+    caller = threading.current_thread()
+
+    def on_result(result):
+        assert threading.current_thread() is caller
+        seen.append(result.identifier)
+
+    fake.set_latency(0.002, jitter=0.002, seed=3)
+    with fake.client() as client:
+        report = create_batches(client, requests_for(40), concurrency=8, on_result=on_result)
+    assert seen == [f"B{n}" for n in range(40)] == [r.identifier for r in report.results]
+    assert_exactly_once(fake, report)
+
+
+def test_created_ids_are_looked_up_in_few_requests(fake):
+    """Happy path: one POST per batch, plus a handful of lookups for the whole run."""
+    with fake.client() as client:
+        report = create_batches(client, requests_for(100))
+    assert report.requests == fake.count_requests() <= 105
+    assert fake.count_requests(**POST) == 100
+    assert all(r.batch_id is not None for r in report.results)
+    assert_exactly_once(fake, report)
+
+
+def test_requests_actually_overlap(fake):
+    """With concurrency 4, four requests are in flight at once."""
+    lock, active, peak = threading.Lock(), [0], [0]
+
+    def slow(seconds: float) -> None:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(seconds)
+        with lock:
+            active[0] -= 1
+
+    fake = FakeConnectWise(sleep=slow)
+    fake.add_unposted(range(320100, 320200))
+    fake.set_latency(0.03)
+    with fake.client() as client:
+        create_batches(client, requests_for(16), concurrency=4)
+    assert peak[0] == 4
+
+
+def test_progress_counts_up_to_the_known_total(fake, samples):
+    """progress gets (done, total), total known from the reader."""
+    calls = []
+    with fake.client() as client:
+        create_batches(
+            client,
+            XmlBatchReader(samples / "per_batch_problems.xml"),
+            progress=lambda *a: calls.append(a),
+        )
+    assert calls == [(n, 8) for n in range(1, 9)]
+
+
+# -- identifiers ------------------------------------------------------------------------------
+
+
+def test_missing_identifiers_get_unique_timestamps(fake):
+    """Batches without an identifier get a UTC timestamp, made unique within the run."""
+    with fake.client() as client:
+        report = create_batches(client, [BatchRequest(None, [320100 + n]) for n in range(3)])
+    first, second, third = (r.identifier for r in report.results)
+    assert re.fullmatch(r"\d{8}T\d{6}Z", first)
+    assert (second, third) == (f"{first}-2", f"{first}-3")
+    assert [r.request.identifier for r in report.results] == [None, None, None]
+
+
+def test_variable_names_unnamed_batches(fake):
+    """CONNECTWISE.BATCHID names the batches with no identifier; its own ones are kept."""
+    batches = [
+        BatchRequest(None, [320100]),
+        BatchRequest("own", [320101]),
+        BatchRequest(None, [320102]),
+    ]
+    with fake.client() as client:
+        report = create_batches(client, batches, variables={"CONNECTWISE.BATCHID": "221106"})
+    assert [r.identifier for r in report.results] == ["221106", "own", "221106-2"]
+
+
+def test_variable_suffix_stays_within_50_characters(fake):
+    """A long variable value is shortened to fit its suffix in 50 characters."""
+    value = "x" * 50
+    with fake.client() as client:
+        report = create_batches(
+            client,
+            [BatchRequest(None, [320100 + n]) for n in range(11)],
+            variables={"CONNECTWISE.BATCHID": value},
+        )
+    identifiers = [r.identifier for r in report.results]
+    assert identifiers[0] == value
+    assert identifiers[1] == "x" * 48 + "-2"
+    assert identifiers[10] == "x" * 47 + "-11"
+    assert all(len(i) <= 50 for i in identifiers)
+    assert len(set(identifiers)) == 11
+
+
+def test_variable_too_long_fails_those_batches(fake):
+    """A CONNECTWISE.BATCHID over 50 characters fails the batches that need it."""
+    with fake.client() as client:
+        report = create_batches(
+            client, [BatchRequest(None, [320100])], variables={"CONNECTWISE.BATCHID": "y" * 51}
+        )
+    (result,) = report.results
+    assert result.status == "failed"
+    assert "CONNECTWISE.BATCHID is longer than 50" in result.error.message
+    assert fake.count_requests(**POST) == 0
+
+
+def test_repeated_identifier_fails_the_later_batch(fake):
+    """A batch repeating an earlier batch's identifier fails with the reason, unsent."""
+    with fake.client() as client:
+        report = create_batches(client, [BatchRequest("A", [320100]), BatchRequest("A", [320101])])
+    assert [r.status for r in report.results] == ["created", "failed"]
+    assert "already used by an earlier batch" in report.results[1].error.message
+    assert fake.count_requests(**POST) == 1
+
+
+def test_batches_with_reader_errors_are_not_sent(fake, samples):
+    """A batch with reading errors fails with them and costs no request."""
+    fake.add_unposted([1, 2])  # the sample's one good batch
+    with fake.client() as client:
+        report = create_batches(client, XmlBatchReader(samples / "per_batch_problems.xml"))
+    assert report.counts == {"created": 1, "failed": 7, "planned": 0}
+    assert fake.count_requests(**POST) == 1
+    failed = {r.identifier: r.error for r in report.failed}
+    assert failed["empty-ids"].code == "InvalidInput"
+    assert "line 26: this <Batch> has an empty <glRecIds>" in failed["empty-ids"].message
+
+
+def test_caller_built_requests_are_checked(fake):
+    """Requests built by a caller get the same checks before anything is sent."""
+    batches = [
+        BatchRequest("neg", [-1]),
+        BatchRequest("dup", [320100, 320100]),
+        BatchRequest("none", []),
+    ]
+    with fake.client() as client:
+        report = create_batches(client, batches)
+    assert report.counts["failed"] == 3
+    assert fake.count_requests(**POST) == 0
+
+
+# -- dry run ----------------------------------------------------------------------------------
+
+
+def test_dry_run_sends_no_write_request(fake):
+    """A dry run reports what would be created and sends no POST."""
+    with fake.client() as client:
+        report = create_batches(client, [*requests_for(3), BatchRequest("bad", [0])], dry_run=True)
+    assert report.counts == {"created": 0, "failed": 1, "planned": 3}
+    assert report.dry_run
+    assert {r.method for r in fake.requests} == {"GET"}
+    assert fake.batches == []
+
+
+def test_dry_run_writes_no_files(fake, samples, tmp_path):
+    """process_file in a dry run leaves the output paths alone."""
+    with fake.client() as client:
+        process_file(
+            client, samples / "seed_corrected.xml", tmp_path / "a", tmp_path / "b", dry_run=True
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- authentication ---------------------------------------------------------------------------
+
+
+def test_refused_credentials_send_nothing(fake):
+    """Wrong credentials: nothing is sent, every batch fails 'not sent', the report says why."""
+    with fake.client(private_key="wrong") as client:
+        report = create_batches(client, requests_for(5))
+    assert report.stopped.startswith("authentication failed")
+    assert report.counts["failed"] == 5
+    assert all(r.error.code == "NotSent" for r in report.results)
+    assert all(
+        r.error.message.startswith("not sent: authentication failed") for r in report.results
+    )
+    assert fake.count_requests(**POST) == 0
+
+
+def test_401_mid_run_stops_sending(fake):
+    """A 401 in the middle stops the run; the batches not yet sent fail 'not sent'."""
+    fake.fail_next(None, None, Fault.status(401), **POST)
+    with fake.client() as client:
+        report = create_batches(client, requests_for(10), concurrency=1)
+    assert [r.status for r in report.results] == ["created"] * 2 + ["failed"] * 8
+    assert report.results[2].error.status == 401
+    assert all(r.error.code == "NotSent" for r in report.results[3:])
+    assert report.stopped is not None
+    assert fake.count_requests(**POST) == 3
+
+
+def test_unreachable_connectwise_fails_everything_unsent():
+    """If ConnectWise cannot be reached at all, nothing is sent and the report says so."""
+    fake = FakeConnectWise()
+    fake.fail_randomly({Fault.reset(): 1.0}, seed=0)
+    with fake.client(max_retries=1) as client:
+        report = create_batches(client, requests_for(2))
+    assert report.stopped.startswith("could not reach ConnectWise")
+    assert report.counts["failed"] == 2
+
+
+# -- faults -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.too_many_requests(1),
+        Fault.status(500),
+        Fault.status(502),
+        Fault.status(503),
+        Fault.status(504),
+        Fault.reset(),
+        Fault.lost(),
+    ],
+    ids=["429", "500", "502", "503", "504", "reset", "lost"],
+)
+def test_each_fault_still_creates_each_batch_once(fake, fault):
+    """Whatever goes wrong with a POST, each batch is created exactly once and reported so."""
+    fake.fail_next(None, fault, fault, **POST)
+    with fake.client() as client:
+        report = create_batches(client, requests_for(6), concurrency=2)
+    assert report.counts["created"] == 6
+    assert_exactly_once(fake, report)
+
+
+def test_lost_answer_is_found_by_lookup_not_resent(fake):
+    """A batch whose answer was lost is found by looking it up; it is not sent again."""
+    fake.fail_next(Fault.lost(), **POST)
+    with fake.client() as client:
+        report = create_batches(client, requests_for(1))
+    assert fake.count_requests(**POST) == 1
+    assert report.results[0].batch_id == fake.batches[0].id
+
+
+def test_reset_is_looked_up_then_resent(fake):
+    """A batch whose connection reset before the server acted is looked up, then sent again."""
+    fake.fail_next(Fault.reset(), **POST)
+    with fake.client() as client:
+        report = create_batches(client, requests_for(1))
+    assert fake.count_requests(**POST) == 2
+    assert report.counts["created"] == 1
+
+
+def test_lookup_failure_leaves_an_honest_unknown(fake):
+    """If the lookup after a lost answer fails too, the batch fails OutcomeUnknown, unsent."""
+    fake.fail_next(Fault.lost(), **POST)
+    with fake.client(max_retries=0) as client:
+        fake.fail_next(None, Fault.status(500), method="GET")  # baseline ok, lookup fails
+        report = create_batches(client, requests_for(1))
+    (result,) = report.results
+    assert (result.status, result.error.code) == ("failed", "OutcomeUnknown")
+    assert "look for batch 'B0' in ConnectWise before sending it again" in result.error.message
+    assert fake.count_requests(**POST) == 1
+
+
+def test_resends_are_bounded(fake):
+    """A batch that never gets an answer is sent at most three times, then fails."""
+    fake.fail_next(*[Fault.reset()] * 10, **POST)
+    with fake.client() as client:
+        report = create_batches(client, requests_for(1))
+    assert fake.count_requests(**POST) == 3
+    assert report.results[0].error.code == "OutcomeUnknown"
+    assert fake.batches == []
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def test_input_error_sends_nothing_and_keeps_old_files(fake, samples, tmp_path):
+    """A broken input raises InputError before any request; the old output files stay."""
+    ok, failed = tmp_path / "ok.xml", tmp_path / "failed.xml"
+    ok.write_text("old success")
+    failed.write_text("old fail")
+    with fake.client() as client, pytest.raises(InputError, match=":16:1:"):
+        process_file(client, samples / "seed_verbatim.xml", ok, failed)
+    assert fake.requests == []
+    assert (ok.read_text(), failed.read_text()) == ("old success", "old fail")
+
+
+def test_fail_file_can_be_retried_in_place(fake, tmp_path):
+    """The fail file can be the input and the fail file of its own retry."""
+    source, ok, failed = tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml"
+    source.write_text(
+        "<Batches><Batch><batchIdentifier>A</batchIdentifier><glRecIds><glRecId>320100</glRecId>"
+        "</glRecIds></Batch><Batch><batchIdentifier>B</batchIdentifier><glRecIds>"
+        "<glRecId>999999</glRecId></glRecIds></Batch></Batches>"
+    )
+    with fake.client() as client:
+        process_file(client, source, ok, failed)
+        fake.add_unposted([999999])
+        report = process_file(client, failed, tmp_path / "ok2.xml", failed)
+    assert report.counts["created"] == 1
+    assert failed.read_text().endswith("<Batches/>\n")
+    assert [b.identifier for b in XmlBatchReader(tmp_path / "ok2.xml")] == ["B"]

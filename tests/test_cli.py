@@ -1,0 +1,223 @@
+"""The cw-glbatch command: exit codes, messages, --json, and the demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from cw_glbatch import XmlBatchReader
+from cw_glbatch._cli import main
+from cw_glbatch._demo import run_simulator
+from cw_glbatch.testing import FakeConnectWise
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """A simulator on loopback, with CW_* set for it; entries 320000 to 320099 unposted."""
+    fake = FakeConnectWise()
+    fake.populate(100, start=320000)
+    with fake.serve() as server:
+        for name in ("CW_BASE_URL", "CW_CODEBASE", "CW_API_VERSION"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("CW_SITE", server.url)
+        monkeypatch.setenv("CW_COMPANY_ID", fake.company_id)
+        monkeypatch.setenv("CW_PUBLIC_KEY", fake.public_key)
+        monkeypatch.setenv("CW_PRIVATE_KEY", fake.private_key)
+        monkeypatch.setenv("CW_CLIENT_ID", fake.client_id)
+        yield server
+
+
+@pytest.fixture
+def batches_file(tmp_path):
+    path = tmp_path / "in.xml"
+    path.write_text(
+        "<Batches>"
+        "<Batch><batchIdentifier>A</batchIdentifier><glRecIds><glRecId>320001</glRecId></glRecIds></Batch>"
+        "<Batch><glRecIds><glRecId>320002</glRecId></glRecIds></Batch>"
+        "</Batches>"
+    )
+    return path
+
+
+def create(tmp_path, source, *extra):
+    return main(
+        ["create", "--input", str(source), "--success", str(tmp_path / "ok.xml"),
+         "--fail", str(tmp_path / "failed.xml"), *extra]
+    )  # fmt: skip
+
+
+def test_create_all_created_exits_0(server, batches_file, tmp_path, capsys):
+    """Every batch created: exit 0 and a summary naming the files."""
+    assert create(tmp_path, batches_file) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("created 2, failed 0 in ")
+    assert f"success file: {tmp_path / 'ok.xml'}" in out
+    assert len(list(XmlBatchReader(tmp_path / "ok.xml"))) == 2
+
+
+def test_create_json_summary(server, batches_file, tmp_path, capsys):
+    """--json prints a machine-readable summary."""
+    assert create(tmp_path, batches_file, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert {k: summary[k] for k in ("created", "failed", "stopped", "dry_run")} == {
+        "created": 2,
+        "failed": 0,
+        "stopped": None,
+        "dry_run": False,
+    }
+    assert summary["success_file"] == str(tmp_path / "ok.xml")
+
+
+def test_create_some_failed_exits_1(server, tmp_path):
+    """Some batches failed: exit 1, and they are in the fail file."""
+    source = tmp_path / "in.xml"
+    source.write_text(
+        "<Batches><Batch><glRecIds><glRecId>320001</glRecId></glRecIds></Batch>"
+        "<Batch><glRecIds><glRecId>999999</glRecId></glRecIds></Batch></Batches>"
+    )
+    assert create(tmp_path, source) == 1
+    assert [b.gl_rec_ids for b in XmlBatchReader(tmp_path / "failed.xml")] == [(999999,)]
+
+
+def test_create_batch_id_sets_the_variable(server, batches_file, tmp_path):
+    """--batch-id names the batches that have no identifier."""
+    assert create(tmp_path, batches_file, "--batch-id", "221106") == 0
+    assert [b.identifier for b in XmlBatchReader(tmp_path / "ok.xml")] == ["A", "221106"]
+
+
+def test_dry_run_exits_0_and_writes_nothing(server, batches_file, tmp_path, capsys):
+    """--dry-run creates nothing and writes no files."""
+    assert create(tmp_path, batches_file, "--dry-run") == 0
+    assert "dry run: 2 batches would be created" in capsys.readouterr().out
+    assert not (tmp_path / "ok.xml").exists()
+    assert server.fake.batches == []
+
+
+def test_bad_input_exits_2_with_position_and_no_traceback(server, samples, tmp_path, capsys):
+    """A broken input file: exit 2, file:line:column, no traceback."""
+    assert create(tmp_path, samples / "seed_verbatim.xml") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cw-glbatch: error: {samples / 'seed_verbatim.xml'}:16:1: ")
+    assert "Traceback" not in err
+
+
+def test_missing_input_exits_2(server, tmp_path, capsys):
+    """An input file that does not exist: exit 2."""
+    assert create(tmp_path, tmp_path / "nope.xml") == 2
+    assert "cannot open the input file" in capsys.readouterr().err
+
+
+def test_missing_credentials_exit_2_naming_them(monkeypatch, batches_file, tmp_path, capsys):
+    """Missing CW_* variables: exit 2, all named."""
+    for name in (
+        "CW_SITE",
+        "CW_BASE_URL",
+        "CW_COMPANY_ID",
+        "CW_PUBLIC_KEY",
+        "CW_PRIVATE_KEY",
+        "CW_CLIENT_ID",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert create(tmp_path, batches_file) == 2
+    assert "CW_SITE (or CW_BASE_URL), CW_COMPANY_ID" in capsys.readouterr().err
+
+
+def test_wrong_credentials_exit_3(server, batches_file, tmp_path, monkeypatch, capsys):
+    """Refused credentials: exit 3; the batches are in the fail file, marked not sent."""
+    monkeypatch.setenv("CW_PRIVATE_KEY", "wrong")
+    assert create(tmp_path, batches_file) == 3
+    assert "stopped: authentication failed" in capsys.readouterr().err
+    assert len(list(XmlBatchReader(tmp_path / "failed.xml"))) == 2
+
+
+def test_unreachable_server_exits_3(monkeypatch, batches_file, tmp_path):
+    """A server that cannot be reached: exit 3."""
+    monkeypatch.setenv("CW_SITE", "http://127.0.0.1:9")  # the discard port: refused
+    monkeypatch.setenv("CW_CODEBASE", "v2025_1/")
+    for name in ("CW_COMPANY_ID", "CW_PUBLIC_KEY", "CW_PRIVATE_KEY", "CW_CLIENT_ID"):
+        monkeypatch.setenv(name, "x")
+    assert create(tmp_path, batches_file, "--max-retries", "0") == 3
+
+
+def test_env_file_supplies_credentials(server, batches_file, tmp_path, monkeypatch):
+    """--env-file reads CW_* settings from a dotenv-style file."""
+    env = tmp_path / ".env"
+    env.write_text(
+        "# ConnectWise\nexport CW_PRIVATE_KEY='simulator-private'\nCW_CLIENT_ID=\""
+        + server.fake.client_id
+        + '"\n'
+    )
+    monkeypatch.setenv("CW_PRIVATE_KEY", "wrong")
+    monkeypatch.delenv("CW_CLIENT_ID")
+    assert create(tmp_path, batches_file, "--env-file", str(env)) == 0
+
+
+def test_malformed_env_file_exits_2(batches_file, tmp_path, capsys):
+    """An env file line without NAME=value: exit 2 naming the line."""
+    env = tmp_path / ".env"
+    env.write_text("CW_SITE=x\nnonsense\n")
+    assert create(tmp_path, batches_file, "--env-file", str(env)) == 2
+    assert f"{env}:2: expected NAME=value" in capsys.readouterr().err
+
+
+def test_validate_lists_problems_by_line(samples, capsys):
+    """validate lists each batch's problems and exits 1 when there are any."""
+    assert main(["validate", "--input", str(samples / "per_batch_problems.xml")]) == 1
+    out = capsys.readouterr().out
+    assert "batch at line 22: line 22: this <Batch> has no <glRecIds>" in out
+    assert out.rstrip().endswith("8 batches, 13 problems")
+
+
+def test_validate_clean_file_exits_0_with_json(samples, capsys):
+    """validate --json on a good file: exit 0, no problems."""
+    assert main(["validate", "--input", str(samples / "seed_corrected.xml"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"batches": 1, "problems": []}
+
+
+def test_usage_error_exits_2(capsys):
+    """A bad command line: argparse's exit 2."""
+    with pytest.raises(SystemExit) as info:
+        main(["create", "--concurrency", "0"])
+    assert info.value.code == 2
+
+
+def test_demo_runs_the_whole_task(tmp_path, capsys):
+    """demo serves the simulator, runs the task, shows both files, and exits 0."""
+    assert main(["demo", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "created 3, failed 1" in out
+    assert [b.identifier for b in XmlBatchReader(tmp_path / "created.xml")][:2] == [
+        "221106",
+        "221107",
+    ]
+    assert [b.identifier for b in XmlBatchReader(tmp_path / "failed.xml")] == ["221109"]
+    assert "cw-glbatch create --input" in out
+
+
+def test_simulator_command_serves_until_stopped(capsys):
+    """simulator prints where it listens and the CW_* settings, and stops cleanly."""
+    stop = threading.Event()
+    result = []
+    thread = threading.Thread(target=lambda: result.append(run_simulator("127.0.0.1", 0, 5, stop)))
+    thread.start()
+    stop.set()
+    thread.join(timeout=10)
+    assert result == [0]
+    out = capsys.readouterr().out
+    assert "ConnectWise simulator at http://127.0.0.1:" in out
+    assert "export CW_SITE=http://127.0.0.1:" in out
+
+
+def test_python_dash_m_runs_the_cli():
+    """python -m cw_glbatch is the same command."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cw_glbatch", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.split()[0]) == (0, "cw-glbatch")
