@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from defusedxml.ElementTree import fromstring
 
 from cw_glbatch import (
     BatchRequest,
@@ -379,3 +380,35 @@ def test_fail_file_can_be_retried_in_place(fake, tmp_path):
     assert report.counts["created"] == 1
     assert failed.read_text().endswith("<Batches/>\n")
     assert [b.identifier for b in XmlBatchReader(tmp_path / "ok2.xml")] == ["B"]
+
+
+def input_xml(batches: list[BatchRequest]) -> str:
+    body = "".join(
+        f"<Batch><batchIdentifier>{b.identifier}</batchIdentifier><glRecIds>"
+        + "".join(f"<glRecId>{i}</glRecId>" for i in b.gl_rec_ids)
+        + "</glRecIds></Batch>"
+        for b in batches
+    )
+    return f"<Batches>{body}</Batches>"
+
+
+def test_faults_over_loopback_http_still_create_each_batch_once(tmp_path):
+    """Over real HTTP, with every fault kind on POSTs, each batch is created exactly once."""
+    fake = FakeConnectWise()
+    fake.add_unposted(range(320100, 320200))
+    fake.fail_next(
+        Fault.lost(), Fault.reset(), Fault.status(503), Fault.status(502), Fault.too_many_requests(0),
+        **POST,
+    )  # fmt: skip
+    source = tmp_path / "in.xml"
+    source.write_text(input_xml(requests_for(12)))
+    with fake.serve() as server, server.client(sleep=lambda s: None) as client:
+        report = process_file(
+            client, source, tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=4
+        )
+    assert report.counts["created"] == 12
+    assert sorted(b.batch_identifier for b in fake.batches) == sorted(f"B{n}" for n in range(12))
+    written = fromstring((tmp_path / "ok.xml").read_bytes())
+    assert {(b.findtext("batchIdentifier"), int(b.findtext("batchId"))) for b in written} == {
+        (b.batch_identifier, b.id) for b in fake.batches
+    }
