@@ -396,10 +396,8 @@ def test_faults_over_loopback_http_still_create_each_batch_once(tmp_path):
     """Over real HTTP, with every fault kind on POSTs, each batch is created exactly once."""
     fake = FakeConnectWise()
     fake.add_unposted(range(320100, 320200))
-    fake.fail_next(
-        Fault.lost(), Fault.reset(), Fault.status(503), Fault.status(502), Fault.too_many_requests(0),
-        **POST,
-    )  # fmt: skip
+    faults = [Fault.lost(), Fault.reset(), Fault.status(503), Fault.status(502)]
+    fake.fail_next(*faults, Fault.too_many_requests(0), **POST)
     source = tmp_path / "in.xml"
     source.write_text(input_xml(requests_for(12)))
     with fake.serve() as server, server.client(sleep=lambda s: None) as client:
