@@ -6,6 +6,7 @@ import contextlib
 import socket
 import struct
 import threading
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Small answers must not wait for Nagle's algorithm and the peer's delayed ACK (~40 ms).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.connections_lock:
             self.server.connections.add(self.connection)
 
@@ -74,17 +77,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         content = outcome.content()
-        self.send_response(outcome.status)
-        for name, value in outcome.headers.items():
-            self.send_header(name, value)
-        if content and "Content-Type" not in outcome.headers:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content)
+        headers = {"Content-Type": "application/json; charset=utf-8"} if content else {}
+        headers.update(outcome.headers)
+        headers["Content-Length"] = str(len(content))
+        head = f"HTTP/1.1 {outcome.status} {_phrase(outcome.status)}\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in headers.items()
+        )
+        self.wfile.write(head.encode("latin-1") + b"\r\n" + content)  # one write, one segment
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: the simulator keeps its own request log."""
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
 
 
 class SimulatorServer:
