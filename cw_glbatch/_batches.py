@@ -19,6 +19,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
+import attrs
+
 from ._client import ConnectWiseClient
 from ._exceptions import (
     ApiError,
@@ -27,6 +29,7 @@ from ._exceptions import (
     PermissionDeniedError,
     ValidationError,
 )
+from ._journal import Journal, JournalError, file_digest, fingerprint, previous_successes
 from ._models import BatchError, BatchRequest, BatchResult, RunReport
 from ._reader import MAX_IDENTIFIER_LENGTH, XmlBatchReader
 from ._spool import MAX_GL_REC_ID
@@ -38,10 +41,20 @@ BATCH_ID_VARIABLE = "CONNECTWISE.BATCHID"
 DEFAULT_CONCURRENCY = 4
 _RESOLVE_EVERY = 500  # created batches whose ids are looked up together
 _MAX_RESENDS = 2  # times a POST with an unknown outcome is sent again (after a lookup)
+_LOOKUP_ATTEMPTS = 3  # times the ids of created batches are looked up before giving up
 
 logger = logging.getLogger("cw_glbatch")
 
-Pending = tuple[BatchRequest, str | None, "Future[BatchResult] | BatchResult"]
+
+@attrs.frozen
+class _Slot:
+    """A batch of the run, from dispatch until its result is collected."""
+
+    index: int
+    request: BatchRequest
+    identifier: str | None
+    print_: str
+    outcome: Future[BatchResult] | BatchResult
 
 
 def _problems(request: BatchRequest) -> list[str]:
@@ -71,15 +84,26 @@ def _identifier_problem(identifier: str, source: str) -> str | None:
 class _Identifiers:
     """Chooses each batch's identifier: its own, else the variable, else a timestamp."""
 
-    def __init__(self, variables: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self, variables: Mapping[str, Any] | None, stamp: str | None, reserved: Iterable[str]
+    ) -> None:
         value = (variables or {}).get(BATCH_ID_VARIABLE)
         self._variable = None if value is None else str(value).strip()
-        self._stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         self._used: set[str] = set()
+        self._reserved = set(reserved)  # given to batches by the run this one resumes
         self._counters: dict[str, int] = collections.Counter()
 
-    def assign(self, request: BatchRequest) -> tuple[str | None, str | None]:
-        """The identifier to use, and a reason the batch cannot be sent (or None)."""
+    def assign(
+        self, request: BatchRequest, journaled: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """The identifier to use, and a reason the batch cannot be sent (or None).
+
+        ``journaled`` is the identifier a resumed run already gave this batch; it is kept.
+        """
+        if journaled is not None:
+            self._used.add(journaled)
+            return journaled, None
         if request.identifier is not None:
             identifier = request.identifier
             if identifier in self._used:
@@ -94,7 +118,7 @@ class _Identifiers:
             if problem:
                 return None, problem
             return self._unique(self._variable), None
-        return self._unique(self._stamp), None
+        return self._unique(self.stamp), None
 
     def _unique(self, base: str) -> str:
         """``base``, or ``base-2``, ``base-3``...: unused in this run, at most 50 characters."""
@@ -103,7 +127,7 @@ class _Identifiers:
             count = self._counters[base]
             suffix = "" if count == 1 else f"-{count}"
             candidate = base[: MAX_IDENTIFIER_LENGTH - len(suffix)] + suffix
-            if candidate not in self._used:
+            if candidate not in self._used and candidate not in self._reserved:
                 self._used.add(candidate)
                 return candidate
 
@@ -121,11 +145,17 @@ class _Run:
         on_result: Callable[[BatchResult], object] | None,
         progress: Callable[[int, int | None], object] | None,
         keep_results: bool,
+        journal: Journal | None,
     ) -> None:
         self.client = client
         self.concurrency = concurrency
         self.dry_run = dry_run
-        self.identifiers = _Identifiers(variables)
+        self.journal = journal
+        self.identifiers = _Identifiers(
+            variables,
+            journal.stamp if journal else None,
+            (entry.identifier for entry in journal.entries.values()) if journal else (),
+        )
         self.on_result = on_result
         self.progress = progress
         self.results: list[BatchResult] | None = [] if keep_results else None
@@ -145,12 +175,12 @@ class _Run:
         hint = operator.length_hint(iterator, -1)
         self.total = hint if hint >= 0 else None
         self._start()
-        window: collections.deque[Pending] = collections.deque()
+        window: collections.deque[_Slot] = collections.deque()
         limit = self.concurrency * 4  # batches in flight or finished but not yet collected
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="cw-glbatch")
         try:
-            for request in iterator:
-                window.append(self._dispatch(pool, request))
+            for index, request in enumerate(iterator):
+                window.append(self._dispatch(pool, index, request))
                 while len(window) > limit or (window and _ready(window[0])):
                     self._collect(window.popleft())
             while window:
@@ -161,16 +191,29 @@ class _Run:
             self.stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+        finally:
+            if self.journal is not None:
+                self.journal.sync()
+            close = getattr(iterator, "close", None)
+            if close is not None:  # release the input (a reader's spool) even when stopped early
+                close()
         pool.shutdown(wait=True)
         self._resolve()
 
     def _start(self) -> None:
         try:
-            self.baseline = self.floor = self.client.highest_batch_id()
+            highest = self.client.highest_batch_id()  # also checks the credentials
         except (AuthenticationError, PermissionDeniedError) as err:
             self._halt(f"authentication failed: {err}")
+            return
         except ApiError as err:
             self._halt(f"could not reach ConnectWise: {err}")
+            return
+        journal = self.journal
+        if journal is not None and not self.dry_run:
+            journal.begin(highest, self.identifiers.stamp)
+            highest = journal.baseline if journal.baseline is not None else highest
+        self.baseline = self.floor = highest
 
     def _halt(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -178,25 +221,50 @@ class _Run:
             logger.error("not sending any more batches: %s", reason)
         self.stop.set()
 
-    def _dispatch(self, pool: ThreadPoolExecutor, request: BatchRequest) -> Pending:
-        identifier, problem = self.identifiers.assign(request)
+    def _dispatch(self, pool: ThreadPoolExecutor, index: int, request: BatchRequest) -> _Slot:
+        print_ = fingerprint(request) if self.journal is not None else ""
+        entry = self.journal.entries.get(index) if self.journal is not None else None
+        if entry is not None and entry.fingerprint != print_:
+            raise JournalError(
+                f"{self.journal.path if self.journal else ''}: batch {index + 1} of this input "
+                "differs from the one the unfinished run recorded. Run the same input again "
+                "to finish that run, or delete the journal if you are sure."
+            )
+        identifier, problem = self.identifiers.assign(request, entry.identifier if entry else None)
+
+        def slot(outcome: Future[BatchResult] | BatchResult) -> _Slot:
+            return _Slot(index, request, identifier, print_, outcome)
+
+        if entry is not None and entry.status == "created":  # by the run this one resumes
+            return slot(BatchResult(request, identifier, "created", entry.batch_id))
+        carried = self.journal.carried.get(request.gl_rec_ids) if self.journal else None
+        if carried is not None and not request.errors:  # created by an earlier, finished run
+            self.identifiers.assign(request, carried[0])
+            return slot(BatchResult(request, carried[0], "created", carried[1]))
         problems = [*request.errors, *_problems(request)] + ([problem] if problem else [])
         if problems or identifier is None:
             error = BatchError("; ".join(problems), code="InvalidInput")
-            return request, identifier, BatchResult(request, identifier, "failed", error=error)
+            return slot(BatchResult(request, identifier, "failed", error=error))
         if self.stop.is_set():
-            return request, identifier, self._not_sent(request, identifier)
+            return slot(self._not_sent(request, identifier))
         if self.dry_run:
-            return request, identifier, BatchResult(request, identifier, "planned")
-        return request, identifier, pool.submit(self._send, request, identifier)
+            return slot(BatchResult(request, identifier, "planned"))
+        if entry is not None:  # sent before without a known creation: look it up first
+            return slot(pool.submit(self._settle, request, identifier, None))
+        if self.journal is not None:
+            self.journal.sending(index, print_, identifier)
+            self.journal.sync()  # durable before the POST leaves
+        return slot(pool.submit(self._send, request, identifier))
 
     def _not_sent(self, request: BatchRequest, identifier: str | None) -> BatchResult:
         error = BatchError(f"not sent: {self.stop_reason}", code="NotSent")
         return BatchResult(request, identifier, "failed", error=error)
 
-    def _collect(self, pending: Pending) -> None:
-        outcome = pending[2]
+    def _collect(self, slot: _Slot) -> None:
+        outcome = slot.outcome
         result = outcome.result() if isinstance(outcome, Future) else outcome
+        if self.journal is not None and isinstance(outcome, Future):
+            self.journal.result(slot.index, slot.print_, result)
         self.done += 1
         if self.progress is not None:
             self.progress(self.done, self.total)
@@ -233,20 +301,27 @@ class _Run:
     def _lookup(self, identifiers: set[str]) -> dict[str, int]:
         """Ids of the batches created in this run with these identifiers."""
         seen: dict[str, list[int]] = collections.defaultdict(list)
-        try:
-            top = self.floor
-            for batch in self.client.list_batches(f"id > {self.floor}", order_by="id asc"):
-                top = max(top, batch.id)
-                if batch.batch_identifier in identifiers:
-                    seen[batch.batch_identifier].append(batch.id)
-            self.floor = top
-            missing = identifiers - seen.keys()
-            if missing:  # made visible out of id order: ask for them by name
-                for batch in self.client.find_batches(missing, min_id=self.baseline):
-                    if batch.batch_identifier in missing:
+        for attempt in range(1, _LOOKUP_ATTEMPTS + 1):
+            try:
+                top = self.floor
+                for batch in self.client.list_batches(f"id > {self.floor}", order_by="id asc"):
+                    top = max(top, batch.id)
+                    if batch.batch_identifier in identifiers:
                         seen[batch.batch_identifier].append(batch.id)
-        except ApiError as err:
-            logger.warning("could not look up the ids of created batches: %s", err)
+                self.floor = top
+                missing = identifiers - seen.keys()
+                if missing:  # made visible out of id order: ask for them by name
+                    for batch in self.client.find_batches(missing, min_id=self.baseline):
+                        if batch.batch_identifier in missing:
+                            seen[batch.batch_identifier].append(batch.id)
+                break
+            except ApiError as err:  # each request was already retried; try the whole again
+                logger.warning(
+                    "looking up the ids of created batches failed (attempt %d of %d): %s",
+                    attempt,
+                    _LOOKUP_ATTEMPTS,
+                    err,
+                )
         found = {}
         for identifier, ids in seen.items():
             if len(set(ids)) == 1:
@@ -271,9 +346,19 @@ class _Run:
             return _failed(request, identifier, err)
         return BatchResult(request, identifier, "created")
 
-    def _settle(self, request: BatchRequest, identifier: str, first: ApiError) -> BatchResult:
-        """A POST's outcome is unknown: find out whether it created the batch before resending."""
-        error = first
+    def _settle(
+        self, request: BatchRequest, identifier: str, first: ApiError | None
+    ) -> BatchResult:
+        """A POST's outcome is unknown: find out whether it created the batch before resending.
+
+        ``first`` is None for a batch that the run being resumed sent without recording its
+        answer.
+        """
+        error: ApiError = first or OutcomeUnknownError(
+            "the run that sent it stopped before its answer was recorded",
+            method="POST",
+            path="/finance/accounting/batches",
+        )
         for attempt in range(_MAX_RESENDS + 1):
             try:
                 found = self.client.find_batches([identifier], min_id=self.baseline)
@@ -326,9 +411,8 @@ def _needs_id(result: BatchResult) -> bool:
     return result.status == "created" and result.batch_id is None
 
 
-def _ready(pending: Pending) -> bool:
-    outcome = pending[2]
-    return not isinstance(outcome, Future) or outcome.done()
+def _ready(slot: _Slot) -> bool:
+    return not isinstance(slot.outcome, Future) or slot.outcome.done()
 
 
 def create_batches(
@@ -341,6 +425,7 @@ def create_batches(
     on_result: Callable[[BatchResult], object] | None = None,
     progress: Callable[[int, int | None], object] | None = None,
     keep_results: bool = True,
+    journal: str | os.PathLike[str] | Journal | None = None,
 ) -> RunReport:
     """Create a GL batch in ConnectWise for each request, each exactly once.
 
@@ -360,6 +445,10 @@ def create_batches(
             when the input's length is not known.
         keep_results: Keep every result in the report. Pass False for very large inputs that
             ``on_result`` already records, to keep memory flat.
+        journal: A file to record the run in as it goes (fsynced per batch). If it exists, the
+            run resumes the one it records: batches created then are reported created without
+            being sent, and batches sent without a recorded answer are looked up first. Delete
+            it once the results are stored (`process_file` does). Ignored in a dry run.
 
     Returns:
         The `RunReport`. Authentication refused (401/403) or ConnectWise unreachable does not
@@ -368,9 +457,14 @@ def create_batches(
 
     Raises:
         InputError: The input file is not usable; raised before any request is sent.
+        JournalError: The journal belongs to another input or is damaged.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
+    if dry_run or journal is None:
+        run_journal = None
+    else:
+        run_journal = journal if isinstance(journal, Journal) else Journal(journal)
     started = time.monotonic()
     sent_before = client.requests_sent
     run = _Run(
@@ -381,15 +475,20 @@ def create_batches(
         on_result=on_result,
         progress=progress,
         keep_results=keep_results,
+        journal=run_journal,
     )
-    run.execute(batches)
+    try:
+        run.execute(batches)
+    finally:
+        if run_journal is not None:
+            run_journal.close()
     return RunReport(
         tuple(run.results or ()),
         {status: run.counts[status] for status in ("created", "failed", "planned")},
         time.monotonic() - started,
         client.requests_sent - sent_before,
         run.stop_reason,
-        dry_run,
+        run.dry_run,
     )
 
 
@@ -406,6 +505,14 @@ def process_file(
     existing success and fail files untouched. Then every batch ends in exactly one of the two
     files, which are replaced atomically at the end. A dry run writes no files.
 
+    The run is journaled in ``{success_file}.journal`` as it goes. If the process is killed,
+    running the same call again resumes it: nothing created is sent again, what was in flight is
+    looked up, and the rest is sent. A clean finish removes the journal.
+
+    Batches that the existing ``success_file`` already records (same GL entry ids) were created
+    by an earlier run: they are carried over into the new success file, with their identifier and
+    batch id, and not sent again. Running the same command twice therefore changes nothing.
+
     Args:
         client: The ConnectWise client.
         input_file: The XML file of batches.
@@ -413,10 +520,22 @@ def process_file(
         fail_file: Where the batches not created are written (valid input for a retry).
         **options: Passed to `create_batches` (``concurrency``, ``dry_run``, ``variables``,
             ``progress``, ``keep_results``, default False here).
+
+    Raises:
+        InputError: The input file is not usable; nothing was sent.
+        JournalError: A journal of an unfinished run of another input is in the way.
     """
     options.setdefault("keep_results", False)
     batches: Iterator[BatchRequest] = iter(XmlBatchReader(input_file))
     if options.get("dry_run"):
         return create_batches(client, batches, **options)
+    try:
+        journal = Journal(f"{os.fspath(success_file)}.journal", source=file_digest(input_file))
+        journal.carried = previous_successes(success_file)
+    except BaseException:
+        batches.close()  # type: ignore[attr-defined]
+        raise
     with XmlResultWriter(success_file=success_file, fail_file=fail_file) as writer:
-        return create_batches(client, batches, on_result=writer.write, **options)
+        report = create_batches(client, batches, on_result=writer.write, journal=journal, **options)
+    journal.remove()  # the files are in place: nothing left to resume
+    return report

@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Iterator
 from pyexpat import errors as expat_errors
 from typing import BinaryIO, NoReturn
-from xml.sax.saxutils import escape, quoteattr
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
@@ -28,6 +27,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 from ._exceptions import InputError
 from ._models import BatchRequest
 from ._spool import MAX_GL_REC_ID, BatchSpool, IdBitmap
+from ._writer import xml_text
 
 __all__ = ["MAX_IDENTIFIER_LENGTH", "XmlBatchReader"]
 
@@ -204,11 +204,11 @@ class _Handlers:
             if len(self._text) > MAX_VALUE_LENGTH:
                 self._too_long()
         elif state == _UNKNOWN:
-            self._keep(escape(text))
+            self._keep(xml_text(text))
         elif state in (_BATCH, _IDS):
             self._error(f"unexpected text {_shorten(text.strip())!r} in <{self.stack[-1][0]}>")
             self._fragment = []
-            self._keep(escape(text.strip()))
+            self._keep(xml_text(text.strip()))
             self._unknown.append(self._fragment[0])
         elif state != _IGNORE:
             self.refuse(
@@ -354,7 +354,9 @@ _HINTS = {
 
 
 def _attributes(attrs: dict[str, str]) -> str:
-    return "".join(f" {key}={quoteattr(value)}" for key, value in attrs.items())
+    return "".join(
+        f' {key}="{xml_text(value).replace(chr(34), "&quot;")}"' for key, value in attrs.items()
+    )
 
 
 def _shorten(text: str, limit: int = 40) -> str:

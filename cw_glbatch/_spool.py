@@ -11,7 +11,7 @@ import mmap
 import struct
 import tempfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import IO
 
 from ._models import BatchRequest
@@ -96,9 +96,9 @@ class BatchSpool:
 
     def replay(self) -> _Replay:
         """The stored requests in the order they were appended; the spool closes at the end."""
-        return _Replay(self._records(), self.count)
+        return _Replay(self, self.count)
 
-    def _records(self) -> Iterator[BatchRequest]:
+    def _records(self) -> Generator[BatchRequest, None, None]:
         read = self._file.read
         self._file.seek(0)
         try:
@@ -123,8 +123,9 @@ class BatchSpool:
 class _Replay(Iterator[BatchRequest]):
     """An iterator over the spooled batches that knows how many there are."""
 
-    def __init__(self, records: Iterator[BatchRequest], count: int) -> None:
-        self._records = records
+    def __init__(self, spool: BatchSpool, count: int) -> None:
+        self._spool = spool
+        self._records = spool._records()
         self._left = count
 
     def __next__(self) -> BatchRequest:
@@ -134,3 +135,8 @@ class _Replay(Iterator[BatchRequest]):
 
     def __length_hint__(self) -> int:
         return self._left
+
+    def close(self) -> None:
+        """Stop early: discard what is left."""
+        self._records.close()
+        self._spool.close()

@@ -6,6 +6,7 @@ import base64
 import json
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -131,7 +132,7 @@ class FakeConnectWise:
 
     def populate(self, count: int, *, seed: int = 0, start: int = 320000) -> list[int]:
         """Add ``count`` unposted entries of random kinds from ``start`` on; return their ids."""
-        rng = random.Random(seed)
+        rng = random.Random(seed)  # nosec B311
         with self._lock:
             first = max([start - 1, *self._state.kinds]) + 1
             ids = list(range(first, first + count))
@@ -230,9 +231,11 @@ class FakeConnectWise:
             "client_id": self.client_id,
         }
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> SimulatorServer:
-        """Serve this simulator over HTTP on loopback; use as a context manager."""
-        return SimulatorServer(self, host, port)
+    def serve(
+        self, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+    ) -> SimulatorServer:
+        """Serve this simulator over HTTP on loopback (HTTPS with ``ssl_context``)."""
+        return SimulatorServer(self, host, port, ssl_context)
 
     def _respond(self, request: httpx.Request) -> httpx.Response:
         outcome = self.handle(

@@ -1,4 +1,8 @@
-"""Faults the simulator can inject: scripted, random with a seed, latency and a rate limit."""
+"""Faults the simulator can inject: scripted, random with a seed, latency and a rate limit.
+
+The randomness here is seeded on purpose, so fault schedules repeat; none of it is for security
+(hence the ``nosec B311`` marks).
+"""
 
 from __future__ import annotations
 
@@ -84,7 +88,7 @@ class FaultPlan:
         self._random: list[_Random] = []
         self._latency = 0.0
         self._jitter = 0.0
-        self._latency_rng = random.Random(0)
+        self._latency_rng = random.Random(0)  # nosec B311
         self._limit: tuple[int, float] | None = None
         self._recent: collections.deque[float] = collections.deque()
 
@@ -112,12 +116,13 @@ class FaultPlan:
                 f"fault rates must be non-negative and add up to at most 1, not {total}"
             )
         with self._lock:
-            self._random.append(_Random(tuple(rates.items()), random.Random(seed), method, path))
+            rng = random.Random(seed)  # nosec B311
+            self._random.append(_Random(tuple(rates.items()), rng, method, path))
 
     def set_latency(self, seconds: float, jitter: float, seed: int) -> None:
         with self._lock:
             self._latency, self._jitter = seconds, jitter
-            self._latency_rng = random.Random(seed)
+            self._latency_rng = random.Random(seed)  # nosec B311
 
     def set_rate_limit(self, requests: int, per: float) -> None:
         with self._lock:

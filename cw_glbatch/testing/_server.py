@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import struct
 import threading
 from http import HTTPStatus
@@ -99,20 +100,32 @@ def _phrase(status: int) -> str:
 class SimulatorServer:
     """A `FakeConnectWise` served over HTTP on loopback, in background threads.
 
+    With ``ssl_context`` (a server-side context holding a certificate), it serves HTTPS, for
+    testing an integration's TLS settings (``trustme`` makes such certificates).
+
     Attributes:
         fake: The simulator behind the server.
         url: The server's origin, e.g. ``http://127.0.0.1:50123``.
         base_url: The API root, e.g. ``http://127.0.0.1:50123/v2025_1/apis/3.0``.
     """
 
-    def __init__(self, fake: FakeConnectWise, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        fake: FakeConnectWise,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.fake = fake
         self._server = _Server((host, port), fake)
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
         bound_host, bound_port = self._server.server_address[:2]
         if isinstance(bound_host, bytes):
             bound_host = bound_host.decode()
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        self.url = f"http://{shown}:{bound_port}"
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://{shown}:{bound_port}"
         self._server.origin = self.url
         self.base_url = self.url + fake.api_path
         self._thread = threading.Thread(

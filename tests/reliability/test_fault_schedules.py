@@ -1,0 +1,77 @@
+"""Random fault schedules over hundreds of batches, with concurrency: every invariant holds."""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import pytest
+
+from cw_glbatch import process_file
+from cw_glbatch.testing import Fault
+
+from ._support import simulated_input
+
+FAULTS = {
+    Fault.too_many_requests(0): 0.04,
+    Fault.status(500): 0.03,
+    Fault.status(502): 0.03,
+    Fault.status(503): 0.03,
+    Fault.status(504): 0.03,
+    Fault.reset(): 0.04,
+    Fault.lost(): 0.04,
+}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_faults_in_process(tmp_path, invariants, seed):
+    """300 batches, concurrency 6, a quarter of all requests faulty: nothing lost or doubled."""
+    batches, fake = simulated_input(tmp_path, 300)
+    fake.fail_randomly(FAULTS, seed=seed)
+    with fake.client(max_retries=6) as client:
+        report = process_file(
+            client, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=6
+        )
+    invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
+    kinds = collections.Counter(r.fault for r in fake.requests if r.fault)
+    assert sum(kinds.values()) > 50, kinds  # the schedule really did inject faults
+    # Faults can exhaust a batch's bounded resends; those fail honestly, the rest are created.
+    assert report.counts["created"] + report.counts["failed"] == 300
+    assert report.counts["created"] >= 290
+
+
+def test_random_faults_over_loopback_http(tmp_path, invariants):
+    """The same over real HTTP, where lost answers are dropped connections."""
+    batches, fake = simulated_input(tmp_path, 200)
+    fake.fail_randomly(FAULTS, seed=99)
+    fake.set_latency(0.001, jitter=0.001, seed=1)
+    with fake.serve() as server, server.client(max_retries=6, sleep=lambda s: None) as client:
+        process_file(
+            client, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=8
+        )
+    invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
+
+
+def test_rate_limited_server(tmp_path, invariants):
+    """A server allowing 40 requests a second: the run waits as told and creates everything."""
+    batches, fake = simulated_input(tmp_path, 120)
+    fake.set_rate_limit(40, per=1.0)
+    with fake.client(max_retries=8, sleep=time.sleep) as client:
+        report = process_file(
+            client, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=4
+        )
+    assert report.counts["created"] == 120
+    assert any(r.status == 429 for r in fake.requests)
+    invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
+
+
+def test_latency_spikes(tmp_path, invariants):
+    """Jittered latency with occasional long stalls changes nothing but the time."""
+    batches, fake = simulated_input(tmp_path, 100)
+    fake.set_latency(0.004, jitter=0.004, seed=5)
+    fake.fail_randomly({Fault.lost(): 0.05, Fault.reset(): 0.05}, seed=6, method="POST")
+    with fake.client(max_retries=6) as client:
+        process_file(
+            client, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=8
+        )
+    invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
