@@ -268,7 +268,7 @@ class _Run:
         self.done += 1
         if self.progress is not None:
             self.progress(self.done, self.total)
-        if self.held or _needs_id(result):  # keep input order behind a result waiting for its id
+        if self.held or _unsettled(result):  # keep input order behind a result still unsettled
             self.held.append(result)
             if len(self.held) >= _RESOLVE_EVERY:
                 self._resolve()
@@ -286,15 +286,15 @@ class _Run:
 
     def _resolve(self) -> None:
         """Look up the ids of the created batches waiting, then emit everything waiting."""
-        waiting = {r.identifier or "" for r in self.held if _needs_id(r)}
+        waiting = {r.identifier or "" for r in self.held if _unsettled(r)}
         ids = self._lookup(waiting) if waiting else {}
         for held in self.held:
             result = held
-            if _needs_id(held):
-                batch_id = ids.get(held.identifier or "")
-                if batch_id is None:
-                    logger.warning("created batch %r; could not learn its id", held.identifier)
+            batch_id = ids.get(held.identifier or "") if _unsettled(held) else None
+            if batch_id is not None:  # created, maybe despite an answer nobody saw
                 result = BatchResult(held.request, held.identifier, "created", batch_id)
+            elif held.status == "created" and held.batch_id is None:
+                logger.warning("created batch %r; could not learn its id", held.identifier)
             self._emit(result)
         self.held = []
 
@@ -407,8 +407,11 @@ def _failed(request: BatchRequest, identifier: str, error: ApiError) -> BatchRes
     return BatchResult(request, identifier, "failed", error=BatchError.from_api_error(error))
 
 
-def _needs_id(result: BatchResult) -> bool:
-    return result.status == "created" and result.batch_id is None
+def _unsettled(result: BatchResult) -> bool:
+    """Created with its id unknown, or failed because nobody could tell whether it was created."""
+    if result.status == "created":
+        return result.batch_id is None
+    return result.error is not None and result.error.code == "OutcomeUnknown"
 
 
 def _ready(slot: _Slot) -> bool:

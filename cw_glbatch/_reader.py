@@ -437,6 +437,16 @@ class XmlBatchReader:
                 parser.CurrentLineNumber,
                 parser.CurrentColumnNumber + 1,
             ) from None
+        except (LookupError, ValueError) as err:
+            spool.close()
+            if handlers.state != _DOC:  # only the XML declaration's encoding raises these
+                raise
+            raise self._error(
+                f"the XML declaration names an encoding that cannot be read ({err}). "
+                "Save the file as UTF-8.",
+                1,
+                1,
+            ) from None
         except TypeError as err:
             spool.close()
             raise TypeError(

@@ -330,14 +330,25 @@ def test_reset_is_looked_up_then_resent(fake):
 
 
 def test_lookup_failure_leaves_an_honest_unknown(fake):
-    """If the lookup after a lost answer fails too, the batch fails OutcomeUnknown, unsent."""
+    """If every lookup after a lost answer fails too, the batch fails OutcomeUnknown, unsent."""
     fake.fail_next(Fault.lost(), **POST)
     with fake.client(max_retries=0) as client:
-        fake.fail_next(None, Fault.status(500), method="GET")  # baseline ok, lookup fails
+        fake.fail_next(None, *[Fault.status(500)] * 20, method="GET")  # all but the first GET
         report = create_batches(client, requests_for(1))
     (result,) = report.results
     assert (result.status, result.error.code) == ("failed", "OutcomeUnknown")
     assert "look for batch 'B0' in ConnectWise before sending it again" in result.error.message
+    assert fake.count_requests(**POST) == 1
+
+
+def test_final_lookup_settles_an_unknown_outcome(fake):
+    """A lost answer whose lookup failed is settled by the run's final lookup: created, with id."""
+    fake.fail_next(Fault.lost(), **POST)
+    with fake.client(max_retries=0) as client:
+        fake.fail_next(None, Fault.status(500), method="GET")  # the first lookup fails
+        report = create_batches(client, requests_for(1))
+    (result,) = report.results
+    assert (result.status, result.batch_id) == ("created", fake.batches[0].id)
     assert fake.count_requests(**POST) == 1
 
 

@@ -324,3 +324,12 @@ def test_many_batches_stream_in_order():
     batches = read(f"<Batches>{body}</Batches>".encode())
     assert [b.gl_rec_ids[0] for b in batches] == list(range(1, 20_001))
     assert not any(b.errors for b in batches)
+
+
+@pytest.mark.parametrize("encoding", ["tf-8", "shift_jis", "utf-32", "rot13", "idna", "cp037"])
+def test_unreadable_declared_encoding_is_an_input_error(encoding):
+    """An encoding expat cannot read (unknown, multi-byte, not text) is refused on line 1."""
+    data = f'<?xml version="1.0" encoding="{encoding}"?><Batches/>'.encode()
+    error = refusal(io.BytesIO(data))
+    assert error.line == 1
+    assert "Save the file as UTF-8" in error.reason

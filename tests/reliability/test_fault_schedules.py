@@ -33,7 +33,13 @@ def test_random_faults_in_process(tmp_path, invariants, seed):
             client, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=6
         )
     invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
-    kinds = collections.Counter(r.fault for r in fake.requests if r.fault)
+    kinds = collections.Counter(
+        f"{r.fault}{r.status or ''}" for r in fake.requests if r.fault
+    )  # status faults counted by code
+    print(
+        f"\nseed {seed}: {report.counts['created']} created, {report.counts['failed']} failed, "
+        f"{len(fake.requests)} requests, faults {dict(sorted(kinds.items()))}"
+    )
     assert sum(kinds.values()) > 50, kinds  # the schedule really did inject faults
     # Faults can exhaust a batch's bounded resends; those fail honestly, the rest are created.
     assert report.counts["created"] + report.counts["failed"] == 300
