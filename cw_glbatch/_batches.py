@@ -222,25 +222,30 @@ class _Run:
         self.stop.set()
 
     def _dispatch(self, pool: ThreadPoolExecutor, index: int, request: BatchRequest) -> _Slot:
-        print_ = fingerprint(request) if self.journal is not None else ""
-        entry = self.journal.entries.get(index) if self.journal is not None else None
-        if entry is not None and entry.fingerprint != print_:
-            raise JournalError(
-                f"{self.journal.path if self.journal else ''}: batch {index + 1} of this input "
-                "differs from the one the unfinished run recorded. Run the same input again "
-                "to finish that run, or delete the journal if you are sure."
-            )
-        identifier, problem = self.identifiers.assign(request, entry.identifier if entry else None)
+        journal = self.journal
+        entry = carried = None
+        print_ = ""
+        if journal is not None:
+            print_ = fingerprint(request)
+            entry = journal.entries.get(index)
+            if entry is not None and entry.fingerprint != print_:
+                raise JournalError(
+                    f"{journal.path}: batch {index + 1} of this input differs from the one the "
+                    "unfinished run recorded. Run the same input again to finish that run, or "
+                    "delete the journal if you are sure."
+                )
+            if entry is None and not request.errors:
+                carried = journal.carried.get(request.gl_rec_ids)
+        known = entry.identifier if entry else carried[0] if carried else None
+        identifier, problem = self.identifiers.assign(request, known)
 
         def slot(outcome: Future[BatchResult] | BatchResult) -> _Slot:
             return _Slot(index, request, identifier, print_, outcome)
 
         if entry is not None and entry.status == "created":  # by the run this one resumes
             return slot(BatchResult(request, identifier, "created", entry.batch_id))
-        carried = self.journal.carried.get(request.gl_rec_ids) if self.journal else None
-        if carried is not None and not request.errors:  # created by an earlier, finished run
-            self.identifiers.assign(request, carried[0])
-            return slot(BatchResult(request, carried[0], "created", carried[1]))
+        if carried is not None:  # created by an earlier, finished run
+            return slot(BatchResult(request, identifier, "created", carried[1]))
         problems = [*request.errors, *_problems(request)] + ([problem] if problem else [])
         if problems or identifier is None:
             error = BatchError("; ".join(problems), code="InvalidInput")

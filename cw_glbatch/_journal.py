@@ -91,7 +91,9 @@ class Journal:
                 ) from None
             self._apply(record)
         if self.baseline is None:
-            raise JournalError(f"{self.path}: not a cw_glbatch journal (no header)")
+            if self.entries:
+                raise JournalError(f"{self.path}: not a cw_glbatch journal (no header)")
+            self.resumed = False  # killed before it recorded anything: nothing was sent
 
     def _apply(self, record: dict[str, Any]) -> None:
         if "journal" in record:

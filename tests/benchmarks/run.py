@@ -200,6 +200,8 @@ def end_to_end(folder: Path, batches: int, repeat: int) -> list[Row]:
             fake = FakeConnectWise()
             fake.add_unposted(range(1, batches * 10 + 1))
             fake.set_latency(latency)
+            for name in ("ok.xml", "failed.xml"):  # a fresh run: nothing to carry over
+                (folder / name).unlink(missing_ok=True)
             with fake.serve() as server, server.client() as client:
                 start = time.perf_counter()
                 report = process_file(

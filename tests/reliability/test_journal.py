@@ -185,3 +185,12 @@ def test_same_command_twice_changes_nothing(setup, invariants):
     assert fake.count_requests(**POST) == posts
     assert (folder / "ok.xml").read_bytes() == first
     invariants(batches, folder / "ok.xml", folder / "failed.xml", fake)
+
+
+def test_empty_journal_is_a_fresh_start(setup):
+    """A journal killed before its header (nothing sent yet) does not block the next run."""
+    _, fake, folder = setup
+    (folder / "ok.xml.journal").write_text("")
+    with fake.client() as client:
+        report = process_file(client, folder / "in.xml", folder / "ok.xml", folder / "failed.xml")
+    assert report.counts["created"] == 10
