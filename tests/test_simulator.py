@@ -430,3 +430,23 @@ def test_request_log_counts(fake):
     assert fake.count_requests("GET", BATCHES) == 1
     assert fake.count_requests(path=BATCHES + "/5") == 1
     assert fake.count_requests() == 2
+
+
+def test_transport_serves_async_clients_too(fake):
+    """fake.transport() also answers an httpx.AsyncClient, faults included."""
+    import asyncio
+
+    fake.add_unposted([1])
+    fake.fail_next(Fault.status(503), method="POST")
+    headers = dict(fake.client()._headers)
+
+    async def create() -> list[int]:
+        async with httpx.AsyncClient(
+            transport=fake.transport(), base_url="https://x" + fake.api_path, headers=headers
+        ) as http:
+            first = await http.post(BATCHES, content=json.dumps(body(ids=(1,))))
+            second = await http.post(BATCHES, content=json.dumps(body(ids=(1,))))
+            return [first.status_code, second.status_code]
+
+    assert asyncio.run(create()) == [503, 200]
+    assert len(fake.batches) == 1
