@@ -25,11 +25,12 @@ from ._client import ConnectWiseClient
 from ._exceptions import (
     ApiError,
     AuthenticationError,
+    JournalError,
     OutcomeUnknownError,
     PermissionDeniedError,
     ValidationError,
 )
-from ._journal import Journal, JournalError, file_digest, fingerprint, previous_successes
+from ._journal import Journal, file_digest, fingerprint, previous_successes
 from ._models import BatchError, BatchRequest, BatchResult, RunReport
 from ._reader import MAX_IDENTIFIER_LENGTH, XmlBatchReader
 from ._spool import MAX_GL_REC_ID

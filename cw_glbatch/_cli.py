@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from ._batches import BATCH_ID_VARIABLE, DEFAULT_CONCURRENCY, process_file
 from ._client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ConnectWiseClient
 from ._demo import run_demo, run_simulator
-from ._exceptions import ApiError, ConfigurationError, InputError
+from ._exceptions import ApiError, CwGlBatchError
 from ._models import RunReport
 from ._reader import XmlBatchReader
 from ._version import __version__
@@ -236,15 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return _run(args)
-    except (InputError, ConfigurationError, _Usage) as err:
-        print(f"cw-glbatch: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as err:
-        print(f"cw-glbatch: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
     except ApiError as err:
         print(f"cw-glbatch: error: ConnectWise: {err}", file=sys.stderr)
         return EXIT_UNREACHABLE
+    except (CwGlBatchError, _Usage, OSError) as err:  # bad input, settings, journal, files
+        print(f"cw-glbatch: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        print("cw-glbatch: interrupted; the output files were left as they were", file=sys.stderr)
+        print(
+            "cw-glbatch: interrupted; the output files were left as they were. Run the same "
+            "command again to finish: nothing created will be sent twice.",
+            file=sys.stderr,
+        )
         return 130

@@ -4,6 +4,7 @@ The tree::
 
     CwGlBatchError
     ├── InputError                   the input file cannot be used (file:line:column in the message)
+    ├── JournalError                 a run journal belongs to another input, or is damaged
     ├── ConfigurationError          the client cannot be set up as asked (missing credentials, ...)
     ├── ClientClosedError            a call on a closed ConnectWiseClient
     └── ApiError                     ConnectWise answered with an error, or could not be reached
@@ -37,6 +38,7 @@ __all__ = [
     "CwGlBatchError",
     "FieldError",
     "InputError",
+    "JournalError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
@@ -79,6 +81,14 @@ class InputError(CwGlBatchError):
 
 class ConfigurationError(CwGlBatchError):
     """The client cannot be set up as asked: a credential is missing, a URL is unsafe, ..."""
+
+
+class JournalError(CwGlBatchError):
+    """A run journal cannot be used: it records another input's unfinished run, or is damaged.
+
+    Nothing was sent. The message says what to do: run the input the journal belongs to, or
+    delete the journal once its batches are accounted for.
+    """
 
 
 class ClientClosedError(CwGlBatchError):

@@ -27,16 +27,12 @@ import attrs
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from ._exceptions import CwGlBatchError
+from ._exceptions import JournalError
 from ._models import BatchRequest, BatchResult
 
-__all__ = ["Journal", "JournalError", "file_digest", "fingerprint", "previous_successes"]
+__all__ = ["Journal", "file_digest", "fingerprint", "previous_successes"]
 
 _VERSION = 1
-
-
-class JournalError(CwGlBatchError):
-    """A journal cannot be used: it belongs to another input, or it is damaged."""
 
 
 def fingerprint(request: BatchRequest) -> str:

@@ -221,3 +221,15 @@ def test_python_dash_m_runs_the_cli():
         check=False,
     )
     assert (done.returncode, done.stdout.split()[0]) == (0, "cw-glbatch")
+
+
+def test_journal_of_another_input_exits_2_without_traceback(server, batches_file, tmp_path, capsys):
+    """A journal left by another input's unfinished run: exit 2, what to do, no traceback."""
+    (tmp_path / "ok.xml.journal").write_text(
+        '{"journal":1,"baseline":0,"stamp":"S","source":"0000"}\n'
+    )
+    assert create(tmp_path, batches_file) == 2
+    err = capsys.readouterr().err
+    assert "records an unfinished run of a different input file" in err
+    assert "Traceback" not in err
+    assert server.fake.requests == []

@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from cw_glbatch import BatchRequest, XmlBatchReader, create_batches, process_file
-from cw_glbatch._journal import Journal, JournalError, fingerprint
+from cw_glbatch import BatchRequest, JournalError, XmlBatchReader, create_batches, process_file
+from cw_glbatch._journal import Journal, fingerprint
 from cw_glbatch.testing import FakeConnectWise, Fault
 
 from ._support import plain_batches, write_input
