@@ -421,3 +421,27 @@ def test_faults_over_loopback_http_still_create_each_batch_once(tmp_path):
     assert {(b.findtext("batchIdentifier"), int(b.findtext("batchId"))) for b in written} == {
         (b.batch_identifier, b.id) for b in fake.batches
     }
+
+
+def test_first_post_completing_late_is_still_reported_created(fake):
+    """Lost answer, lookup finds nothing, then the first POST completes: the resend's 400
+    leads to another lookup, which finds the batch; it is created once and reported created."""
+    fake.fail_next(Fault.reset(), **POST)  # the first POST seems to vanish...
+    with fake.client() as client:
+        lookups = []
+        find = client.find_batches
+
+        def late_find(identifiers, *, min_id=None):
+            lookups.append(list(identifiers))
+            found = find(identifiers, min_id=min_id)
+            if len(lookups) == 1:  # ...but completes on the server right after the first lookup
+                with fake.client() as other:
+                    other.create_batch("B0", range(320100, 320103))
+            return found
+
+        client.find_batches = late_find  # type: ignore[method-assign]
+        report = create_batches(client, requests_for(1))
+    (result,) = report.results
+    assert (result.status, result.batch_id) == ("created", fake.batches[0].id)
+    assert len(fake.batches) == 1
+    assert len(lookups) == 2

@@ -204,3 +204,20 @@ def test_success_file_reads_back_as_the_created_batches(paths, samples):
     (batch,) = XmlBatchReader(samples / "seed_corrected.xml")
     write(paths, created(batch, batch_id=5))
     assert list(XmlBatchReader(paths[0])) == [batch]
+
+
+def test_failure_while_finishing_keeps_the_old_files(paths, monkeypatch):
+    """If making the new files durable fails (disk full, I/O error), the old files stay."""
+    old = write(paths, created())
+    writer = XmlResultWriter(success_file=paths[0], fail_file=paths[1])
+    writer.write(failed())
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="No space left"):
+        writer.close()
+    monkeypatch.undo()
+    assert (paths[0].read_text(), paths[1].read_text()) == old
+    assert sorted(p.name for p in paths[0].parent.iterdir()) == ["created.xml", "failed.xml"]
