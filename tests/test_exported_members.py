@@ -38,3 +38,16 @@ def test_version_comes_from_metadata():
     from importlib.metadata import version
 
     assert cw_glbatch.__version__ == version("cw-glbatch")
+
+
+def test_api_reference_names_every_public_object():
+    """docs/api.md mentions every name in __all__ of cw_glbatch and cw_glbatch.testing."""
+    import re
+    from pathlib import Path
+
+    import cw_glbatch.testing
+
+    text = (Path(__file__).parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
+    names = [*cw_glbatch.__all__, *cw_glbatch.testing.__all__]
+    missing = [n for n in names if n != "__version__" and not re.search(rf"\b{n}\b", text)]
+    assert missing == []
