@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Any
 
 import attrs
@@ -30,15 +29,14 @@ from ._exceptions import (
     PermissionDeniedError,
     ValidationError,
 )
+from ._identifiers import BATCH_ID_VARIABLE, Identifiers, request_problems
 from ._journal import Journal, file_digest, fingerprint, previous_successes
 from ._models import BatchError, BatchRequest, BatchResult, RunReport
-from ._reader import MAX_IDENTIFIER_LENGTH, XmlBatchReader
-from ._spool import MAX_GL_REC_ID
+from ._reader import XmlBatchReader
 from ._writer import XmlResultWriter
 
 __all__ = ["BATCH_ID_VARIABLE", "DEFAULT_CONCURRENCY", "create_batches", "process_file"]
 
-BATCH_ID_VARIABLE = "CONNECTWISE.BATCHID"
 DEFAULT_CONCURRENCY = 4
 _RESOLVE_EVERY = 500  # created batches whose ids are looked up together
 _MAX_RESENDS = 2  # times a POST with an unknown outcome is sent again (after a lookup)
@@ -56,81 +54,6 @@ class _Slot:
     identifier: str | None
     print_: str
     outcome: Future[BatchResult] | BatchResult
-
-
-def _problems(request: BatchRequest) -> list[str]:
-    """What is wrong with a request built by a caller (the reader checks the ones it reads)."""
-    ids: tuple[object, ...] = request.gl_rec_ids
-    problems = []
-    if not ids and not request.errors:
-        problems.append("the batch has no GL entry ids")
-    bad = [i for i in ids if type(i) is not int or not 0 < i <= MAX_GL_REC_ID]
-    if bad:
-        problems.append(f"not GL entry ids (whole numbers from 1 to {MAX_GL_REC_ID}): {bad[:5]}")
-    if len(set(ids)) != len(ids) and not request.errors:
-        problems.append("a GL entry id is repeated in the batch")
-    return problems
-
-
-def _identifier_problem(identifier: str, source: str) -> str | None:
-    if not identifier.strip():
-        return f"{source} is empty"
-    if len(identifier) > MAX_IDENTIFIER_LENGTH:
-        return f"{source} is longer than {MAX_IDENTIFIER_LENGTH} characters"
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in identifier):
-        return f"{source} holds control characters"
-    return None
-
-
-class _Identifiers:
-    """Chooses each batch's identifier: its own, else the variable, else a timestamp."""
-
-    def __init__(
-        self, variables: Mapping[str, Any] | None, stamp: str | None, reserved: Iterable[str]
-    ) -> None:
-        value = (variables or {}).get(BATCH_ID_VARIABLE)
-        self._variable = None if value is None else str(value).strip()
-        self.stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        self._used: set[str] = set()
-        self._reserved = set(reserved)  # given to batches by the run this one resumes
-        self._counters: dict[str, int] = collections.Counter()
-
-    def assign(
-        self, request: BatchRequest, journaled: str | None = None
-    ) -> tuple[str | None, str | None]:
-        """The identifier to use, and a reason the batch cannot be sent (or None).
-
-        ``journaled`` is the identifier a resumed run already gave this batch; it is kept.
-        """
-        if journaled is not None:
-            self._used.add(journaled)
-            return journaled, None
-        if request.identifier is not None:
-            identifier = request.identifier
-            if identifier in self._used:
-                return identifier, (
-                    f"batchIdentifier {identifier!r} is already used by an earlier batch of this "
-                    "run; each batch needs its own, or the two could not be told apart"
-                )
-            self._used.add(identifier)
-            return identifier, _identifier_problem(identifier, "batchIdentifier")
-        if self._variable is not None:
-            problem = _identifier_problem(self._variable, BATCH_ID_VARIABLE)
-            if problem:
-                return None, problem
-            return self._unique(self._variable), None
-        return self._unique(self.stamp), None
-
-    def _unique(self, base: str) -> str:
-        """``base``, or ``base-2``, ``base-3``...: unused in this run, at most 50 characters."""
-        while True:
-            self._counters[base] += 1
-            count = self._counters[base]
-            suffix = "" if count == 1 else f"-{count}"
-            candidate = base[: MAX_IDENTIFIER_LENGTH - len(suffix)] + suffix
-            if candidate not in self._used and candidate not in self._reserved:
-                self._used.add(candidate)
-                return candidate
 
 
 class _Run:
@@ -152,7 +75,7 @@ class _Run:
         self.concurrency = concurrency
         self.dry_run = dry_run
         self.journal = journal
-        self.identifiers = _Identifiers(
+        self.identifiers = Identifiers(
             variables,
             journal.stamp if journal else None,
             (entry.identifier for entry in journal.entries.values()) if journal else (),
@@ -247,7 +170,7 @@ class _Run:
             return slot(BatchResult(request, identifier, "created", entry.batch_id))
         if carried is not None:  # created by an earlier, finished run
             return slot(BatchResult(request, identifier, "created", carried[1]))
-        problems = [*request.errors, *_problems(request)] + ([problem] if problem else [])
+        problems = [*request.errors, *request_problems(request)] + ([problem] if problem else [])
         if problems or identifier is None:
             error = BatchError("; ".join(problems), code="InvalidInput")
             return slot(BatchResult(request, identifier, "failed", error=error))

@@ -20,9 +20,7 @@ import httpx
 
 from . import _http
 from ._exceptions import (
-    ApiConnectionError,
     ApiError,
-    ApiTimeoutError,
     ClientClosedError,
     ConfigurationError,
     OutcomeUnknownError,
@@ -48,8 +46,6 @@ logger = logging.getLogger("cw_glbatch")
 
 # Enough kept-alive connections for any sensible concurrency (ConnectWise throttles beyond).
 _LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-# Transport failures after which a request certainly did not reach the server.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def _user_agent() -> str:
@@ -131,10 +127,10 @@ class ConnectWiseClient:
         self._api_root: str | None = None
         if base_url is not None:
             self._api_root = base_url.rstrip("/")
-            self._origin = _origin_of(self._api_root)
+            self._origin = _http.origin_of(self._api_root)
         else:
             site = site or ""
-            self._origin = _origin_of(site if "://" in site else f"https://{site}")
+            self._origin = _http.origin_of(site if "://" in site else f"https://{site}")
             if codebase:
                 self._api_root = f"{self._origin}/{codebase.strip('/')}/apis/3.0"
         if self._origin.startswith("http://") and not (
@@ -301,13 +297,15 @@ class ConnectWiseClient:
             gl_interface_identifier=gl_interface_identifier,
         )
         response = self._request("POST", BATCHES_PATH, content=body)
-        data = _json(response, "POST", BATCHES_PATH) if response.content else {}
+        data = _http.decode_json(response, "POST", BATCHES_PATH) if response.content else {}
         return GLExport(identifier, ids, data if isinstance(data, Mapping) else {"body": data})
 
     def get_batch(self, batch_id: int) -> AccountingBatch:
         """The batch with ConnectWise id ``batch_id``; `NotFoundError` if there is none."""
         path = f"{BATCHES_PATH}/{int(batch_id)}"
-        return _batch(_json(self._request("GET", path), "GET", path), "GET", path)
+        return _http.decode_batch(
+            _http.decode_json(self._request("GET", path), "GET", path), "GET", path
+        )
 
     def delete_batch(self, batch_id: int) -> None:
         """Delete the batch with ConnectWise id ``batch_id``, which frees its GL entries."""
@@ -339,10 +337,10 @@ class ConnectWiseClient:
             # A next link carries its own query; params would replace it.
             query = {**params, "page": number} if not followed else None
             response = self._request("GET", url, params=query)
-            page = _json(response, "GET", BATCHES_PATH)
+            page = _http.decode_json(response, "GET", BATCHES_PATH)
             if not isinstance(page, list):
                 raise ApiError("expected a list of batches", method="GET", path=BATCHES_PATH)
-            yield from (_batch(item, "GET", BATCHES_PATH) for item in page)
+            yield from (_http.decode_batch(item, "GET", BATCHES_PATH) for item in page)
             url = _http.next_link(response.headers.get("link"))
             if url is not None:
                 self._check_next_link(url, followed)
@@ -369,10 +367,12 @@ class ConnectWiseClient:
         Ids only grow, so batches created later all have a greater id (see ``find_batches``).
         """
         params: dict[str, str | int] = {"orderBy": "id desc", "pageSize": 1, "fields": "id"}
-        page = _json(self._request("GET", BATCHES_PATH, params=params), "GET", BATCHES_PATH)
+        page = _http.decode_json(
+            self._request("GET", BATCHES_PATH, params=params), "GET", BATCHES_PATH
+        )
         if not isinstance(page, list):
             raise ApiError("expected a list of batches", method="GET", path=BATCHES_PATH)
-        return _batch(page[0], "GET", BATCHES_PATH).id if page else 0
+        return _http.decode_batch(page[0], "GET", BATCHES_PATH).id if page else 0
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -381,7 +381,7 @@ class ConnectWiseClient:
         response = self._send(
             "GET", self._origin + path, path, headers={"User-Agent": _user_agent()}
         )
-        info = _json(response, "GET", path)
+        info = _http.decode_json(response, "GET", path)
         codebase = info.get("Codebase") if isinstance(info, Mapping) else None
         if not isinstance(codebase, str) or not codebase.strip("/"):
             raise ApiError(
@@ -433,8 +433,8 @@ class ConnectWiseClient:
             try:
                 response = http.send(request, follow_redirects=False)
             except httpx.TransportError as err:
-                error = _transport_error(method, path, err, self._timeout)
-                retryable = not isinstance(error, OutcomeUnknownError) and _worth_retrying(err)
+                error = _http.transport_error(method, path, err, self._timeout)
+                retryable = not isinstance(error, OutcomeUnknownError) and _http.worth_retrying(err)
                 retry_after = None
                 if not retryable or attempt >= self._max_retries:
                     raise error from err
@@ -464,8 +464,8 @@ class ConnectWiseClient:
 
     def _check_next_link(self, url: str, followed: set[str]) -> None:
         """Refuse a next-page link to another server, or back to a page already read."""
-        if _origin_of(url) != _origin_of(self.api_root):
-            problem = f"to another server ({_origin_of(url)})"
+        if _http.origin_of(url) != _http.origin_of(self.api_root):
+            problem = f"to another server ({_http.origin_of(url)})"
         elif url in followed:
             problem = "back to a page already read"
         else:
@@ -474,64 +474,3 @@ class ConnectWiseClient:
         raise ApiError(
             f"refusing to follow a next-page link {problem}", method="GET", path=BATCHES_PATH
         )
-
-
-def _origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-
-
-def _worth_retrying(err: httpx.TransportError) -> bool:
-    """False for failures that will not go away: a certificate that is not trusted, bad URLs."""
-    if isinstance(err, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)):
-        return False
-    cause: BaseException | None = err
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return False
-        cause = cause.__cause__ or cause.__context__
-    return "CERTIFICATE_VERIFY_FAILED" not in str(err)
-
-
-def _transport_error(method: str, path: str, err: httpx.TransportError, timeout: float) -> ApiError:
-    """The exception for a request that got no response."""
-    if method == "POST" and not isinstance(err, _NOT_SENT):
-        what = "timed out" if isinstance(err, httpx.TimeoutException) else f"failed ({err})"
-        return OutcomeUnknownError(
-            f"the request {what} after it was sent; the batch may or may not have been created",
-            method=method,
-            path=path,
-        )
-    if isinstance(err, httpx.TimeoutException):
-        return ApiTimeoutError(
-            f"no answer within {timeout:g} s ({type(err).__name__})", method=method, path=path
-        )
-    if not _worth_retrying(err) and "CERTIFICATE" in str(err).upper():
-        return ApiConnectionError(
-            f"the server's TLS certificate is not trusted ({err}); pass verify= a CA bundle "
-            "if it is signed by a private authority",
-            method=method,
-            path=path,
-        )
-    return ApiConnectionError(
-        f"connection failed: {str(err) or type(err).__name__}", method=method, path=path
-    )
-
-
-def _json(response: httpx.Response, method: str, path: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise ApiError(
-            "the answer is not JSON: " + response.text[:200],
-            method=method,
-            path=path,
-            status=response.status_code,
-        ) from None
-
-
-def _batch(data: object, method: str, path: str) -> AccountingBatch:
-    try:
-        return AccountingBatch.from_json(data)
-    except ValueError as err:
-        raise ApiError(f"unexpected batch in the answer: {err}", method=method, path=path) from None

@@ -1,4 +1,4 @@
-"""What requests look like and what responses mean, with no I/O (tested without HTTP).
+"""What requests look like and what answers and failures mean, with no I/O of their own.
 
 The client builds requests and reads responses through these functions only; deciding that a
 response is an error, which error, and what ConnectWise said about it happens here.
@@ -12,24 +12,33 @@ import html
 import ipaddress
 import json
 import re
+import ssl
 import time
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import httpx
+
 from . import _exceptions as exc
 from ._exceptions import ApiError, FieldError
+from ._models import AccountingBatch
 
 __all__ = [
     "auth_headers",
     "batch_body",
     "condition_string",
+    "decode_batch",
+    "decode_json",
     "error_for_response",
     "identifier_conditions",
     "is_loopback",
     "next_link",
+    "origin_of",
     "retry_after_seconds",
+    "transport_error",
+    "worth_retrying",
 ]
 
 _STATUS_ERRORS: dict[int, type[ApiError]] = {
@@ -226,3 +235,68 @@ def _default_message(status: int) -> str:
         return f"HTTP {status} {HTTPStatus(status).phrase}"
     except ValueError:
         return f"HTTP {status}"
+
+
+# Transport failures after which a request certainly did not reach the server.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def worth_retrying(err: httpx.TransportError) -> bool:
+    """False for failures that will not go away: a certificate that is not trusted, bad URLs."""
+    if isinstance(err, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)):
+        return False
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return False
+        cause = cause.__cause__ or cause.__context__
+    return "CERTIFICATE_VERIFY_FAILED" not in str(err)
+
+
+def transport_error(method: str, path: str, err: httpx.TransportError, timeout: float) -> ApiError:
+    """The exception for a request that got no response."""
+    if method == "POST" and not isinstance(err, _NOT_SENT):
+        what = "timed out" if isinstance(err, httpx.TimeoutException) else f"failed ({err})"
+        return exc.OutcomeUnknownError(
+            f"the request {what} after it was sent; the batch may or may not have been created",
+            method=method,
+            path=path,
+        )
+    if isinstance(err, httpx.TimeoutException):
+        return exc.ApiTimeoutError(
+            f"no answer within {timeout:g} s ({type(err).__name__})", method=method, path=path
+        )
+    if not worth_retrying(err) and "CERTIFICATE" in str(err).upper():
+        return exc.ApiConnectionError(
+            f"the server's TLS certificate is not trusted ({err}); pass verify= a CA bundle "
+            "if it is signed by a private authority",
+            method=method,
+            path=path,
+        )
+    return exc.ApiConnectionError(
+        f"connection failed: {str(err) or type(err).__name__}", method=method, path=path
+    )
+
+
+def decode_json(response: httpx.Response, method: str, path: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ApiError(
+            "the answer is not JSON: " + response.text[:200],
+            method=method,
+            path=path,
+            status=response.status_code,
+        ) from None
+
+
+def decode_batch(data: object, method: str, path: str) -> AccountingBatch:
+    try:
+        return AccountingBatch.from_json(data)
+    except ValueError as err:
+        raise ApiError(f"unexpected batch in the answer: {err}", method=method, path=path) from None

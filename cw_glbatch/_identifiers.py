@@ -1,0 +1,91 @@
+"""Which identifier each batch gets, and what makes a request unsendable before any request."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from ._models import BatchRequest
+from ._reader import MAX_IDENTIFIER_LENGTH
+from ._spool import MAX_GL_REC_ID
+
+__all__ = ["BATCH_ID_VARIABLE", "Identifiers", "request_problems"]
+
+BATCH_ID_VARIABLE = "CONNECTWISE.BATCHID"
+
+
+def request_problems(request: BatchRequest) -> list[str]:
+    """What is wrong with a request built by a caller (the reader checks the ones it reads)."""
+    ids: tuple[object, ...] = request.gl_rec_ids
+    problems = []
+    if not ids and not request.errors:
+        problems.append("the batch has no GL entry ids")
+    bad = [i for i in ids if type(i) is not int or not 0 < i <= MAX_GL_REC_ID]
+    if bad:
+        problems.append(f"not GL entry ids (whole numbers from 1 to {MAX_GL_REC_ID}): {bad[:5]}")
+    if len(set(ids)) != len(ids) and not request.errors:
+        problems.append("a GL entry id is repeated in the batch")
+    return problems
+
+
+def _identifier_problem(identifier: str, source: str) -> str | None:
+    if not identifier.strip():
+        return f"{source} is empty"
+    if len(identifier) > MAX_IDENTIFIER_LENGTH:
+        return f"{source} is longer than {MAX_IDENTIFIER_LENGTH} characters"
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in identifier):
+        return f"{source} holds control characters"
+    return None
+
+
+class Identifiers:
+    """Chooses each batch's identifier: its own, else the variable, else a timestamp."""
+
+    def __init__(
+        self, variables: Mapping[str, Any] | None, stamp: str | None, reserved: Iterable[str]
+    ) -> None:
+        value = (variables or {}).get(BATCH_ID_VARIABLE)
+        self._variable = None if value is None else str(value).strip()
+        self.stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self._used: set[str] = set()
+        self._reserved = set(reserved)  # given to batches by the run this one resumes
+        self._counters: dict[str, int] = collections.Counter()
+
+    def assign(
+        self, request: BatchRequest, journaled: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """The identifier to use, and a reason the batch cannot be sent (or None).
+
+        ``journaled`` is the identifier a resumed run already gave this batch; it is kept.
+        """
+        if journaled is not None:
+            self._used.add(journaled)
+            return journaled, None
+        if request.identifier is not None:
+            identifier = request.identifier
+            if identifier in self._used:
+                return identifier, (
+                    f"batchIdentifier {identifier!r} is already used by an earlier batch of this "
+                    "run; each batch needs its own, or the two could not be told apart"
+                )
+            self._used.add(identifier)
+            return identifier, _identifier_problem(identifier, "batchIdentifier")
+        if self._variable is not None:
+            problem = _identifier_problem(self._variable, BATCH_ID_VARIABLE)
+            if problem:
+                return None, problem
+            return self._unique(self._variable), None
+        return self._unique(self.stamp), None
+
+    def _unique(self, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3``...: unused in this run, at most 50 characters."""
+        while True:
+            self._counters[base] += 1
+            count = self._counters[base]
+            suffix = "" if count == 1 else f"-{count}"
+            candidate = base[: MAX_IDENTIFIER_LENGTH - len(suffix)] + suffix
+            if candidate not in self._used and candidate not in self._reserved:
+                self._used.add(candidate)
+                return candidate
