@@ -30,7 +30,7 @@ from ._exceptions import (
     ValidationError,
 )
 from ._identifiers import BATCH_ID_VARIABLE, Identifiers, request_problems
-from ._journal import Journal, file_digest, fingerprint, previous_successes
+from ._journal import Journal, file_digest, fingerprint, ids_digest, previous_successes
 from ._models import BatchError, BatchRequest, BatchResult, RunReport
 from ._reader import XmlBatchReader
 from ._writer import XmlResultWriter
@@ -158,8 +158,8 @@ class _Run:
                     "unfinished run recorded. Run the same input again to finish that run, or "
                     "delete the journal if you are sure."
                 )
-            if entry is None and not request.errors:
-                carried = journal.carried.get(request.gl_rec_ids)
+            if entry is None and journal.carried and not request.errors:
+                carried = journal.carried.get(ids_digest(request.gl_rec_ids))
         known = entry.identifier if entry else carried[0] if carried else None
         identifier, problem = self.identifiers.assign(request, known)
 

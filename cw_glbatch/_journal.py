@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -30,9 +31,14 @@ from defusedxml.ElementTree import iterparse
 from ._exceptions import JournalError
 from ._models import BatchRequest, BatchResult
 
-__all__ = ["Journal", "file_digest", "fingerprint", "previous_successes"]
+__all__ = ["Journal", "file_digest", "fingerprint", "ids_digest", "previous_successes"]
 
 _VERSION = 1
+
+
+def ids_digest(ids: Iterable[int]) -> bytes:
+    """16 bytes standing for a batch's GL entry ids, in order."""
+    return hashlib.sha256(",".join(map(str, ids)).encode()).digest()[:16]
 
 
 def fingerprint(request: BatchRequest) -> str:
@@ -57,8 +63,8 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str], *, source: str | None = None) -> None:
         self.path = os.fspath(path)
         self.entries: dict[int, Entry] = {}
-        # Batches an earlier, finished run created (from its success file), by their ids.
-        self.carried: dict[tuple[int, ...], tuple[str, int]] = {}
+        # Batches an earlier, finished run created (from its success file), by `ids_digest`.
+        self.carried: dict[bytes, tuple[str, int]] = {}
         self.baseline: int | None = None
         self.stamp: str | None = None
         self.source = source
@@ -158,22 +164,22 @@ class Journal:
             os.unlink(self.path)
 
 
-def previous_successes(path: str | os.PathLike[str]) -> dict[tuple[int, ...], tuple[str, int]]:
-    """The batches an earlier run's success file records: their ids -> (identifier, batch id).
+def previous_successes(path: str | os.PathLike[str]) -> dict[bytes, tuple[str, int]]:
+    """The batches an earlier run's success file records: `ids_digest` -> (identifier, batch id).
 
     Read streaming with defusedxml. A file that is missing or not a success file gives nothing:
     the run then decides from ConnectWise's answers alone.
     """
-    found: dict[tuple[int, ...], tuple[str, int]] = {}
+    found: dict[bytes, tuple[str, int]] = {}
     try:
         for _, element in iterparse(os.fspath(path), events=("end",), forbid_dtd=True):
             if element.tag != "Batch":
                 continue
             identifier = (element.findtext("batchIdentifier") or "").strip()
             batch_id = (element.findtext("batchId") or "").strip()
-            ids = tuple(int(e.text or "") for e in element.iterfind("glRecIds/glRecId"))
+            ids = [int(e.text or "") for e in element.iterfind("glRecIds/glRecId")]
             if identifier and batch_id.isdigit() and ids:
-                found[ids] = (identifier, int(batch_id))
+                found[ids_digest(ids)] = (identifier, int(batch_id))
             element.clear()
     except (OSError, ValueError, SyntaxError, DefusedXmlException):
         return {}
