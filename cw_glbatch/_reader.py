@@ -40,7 +40,6 @@ _NOTHING_SENT = "Nothing was sent: correct the file and run again."
 
 # Where the handlers are. _ID is the hot path: a <glRecId>, which is not pushed on the stack.
 _DOC, _ROOT, _BATCH, _IDS, _ID, _IDENT, _IGNORE, _UNKNOWN, _DONE = range(9)
-_VALUE_STATES = (_ID, _IDENT)
 _GUARD = DefusedXMLParser(forbid_dtd=True, forbid_entities=True, forbid_external=True)
 
 
