@@ -133,10 +133,8 @@ class _Run:
         except ApiError as err:
             self._halt(f"could not reach ConnectWise: {err}")
             return
-        journal = self.journal
-        if journal is not None and not self.dry_run:
-            journal.begin(highest, self.identifiers.stamp)
-            highest = journal.baseline if journal.baseline is not None else highest
+        if self.journal is not None:  # (there is none in a dry run)
+            highest = self.journal.begin(highest, self.identifiers.stamp)
         self.baseline = self.floor = highest
 
     def _halt(self, reason: str) -> None:
@@ -292,14 +290,13 @@ class _Run:
             try:
                 found = self.client.find_batches([identifier], min_id=self.baseline)
             except ApiError as err:
-                message = (
-                    f"{error.message}; looking it up failed too ({err.message}). The batch may "
-                    f"exist: look for batch {identifier!r} in ConnectWise before sending it again"
+                return _unknown(
+                    request,
+                    identifier,
+                    error,
+                    f"looking it up failed too ({err.message}). The batch may exist: look for "
+                    f"batch {identifier!r} in ConnectWise before sending it again",
                 )
-                return BatchResult(
-                    request, identifier, "failed",
-                    error=BatchError(message, error.status, "OutcomeUnknown"),
-                )  # fmt: skip
             mine = sorted(b.id for b in found if b.batch_identifier == identifier)
             if mine:
                 logger.info(
@@ -323,17 +320,25 @@ class _Run:
             return BatchResult(request, identifier, "created")
         if isinstance(error, ValidationError):
             return _failed(request, identifier, error)
-        message = (
-            f"{error.message}; no batch {identifier!r} was found afterwards, and it was sent "
-            f"{_MAX_RESENDS + 1} times without an answer"
-        )
-        return BatchResult(
-            request, identifier, "failed", error=BatchError(message, error.status, "OutcomeUnknown")
+        return _unknown(
+            request,
+            identifier,
+            error,
+            f"no batch {identifier!r} was found afterwards, and it was sent "
+            f"{_MAX_RESENDS + 1} times without an answer",
         )
 
 
 def _failed(request: BatchRequest, identifier: str, error: ApiError) -> BatchResult:
     return BatchResult(request, identifier, "failed", error=BatchError.from_api_error(error))
+
+
+def _unknown(request: BatchRequest, identifier: str, error: ApiError, why: str) -> BatchResult:
+    """Failed because nobody can tell whether it was created."""
+    message = f"{error.message}; {why}"
+    return BatchResult(
+        request, identifier, "failed", error=BatchError(message, error.status, "OutcomeUnknown")
+    )
 
 
 def _unsettled(result: BatchResult) -> bool:

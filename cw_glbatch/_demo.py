@@ -84,18 +84,11 @@ def run_simulator(host: str, port: int, populate: int, stop: threading.Event | N
     fake = FakeConnectWise()
     ids = fake.populate(populate, seed=0) if populate else []
     with fake.serve(host, port) as server:
-        credentials = {
-            "CW_SITE": server.url,
-            "CW_COMPANY_ID": fake.company_id,
-            "CW_PUBLIC_KEY": fake.public_key,
-            "CW_PRIVATE_KEY": fake.private_key,
-            "CW_CLIENT_ID": fake.client_id,
-        }
         print(f"ConnectWise simulator at {server.url} (API root {server.base_url})")
         if ids:
             print(f"unposted GL entries: {ids[0]} to {ids[-1]}")
         print("use it with:")
-        print("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in credentials.items()))
+        print("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in server.environ.items()))
         print("press Ctrl-C to stop", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             (stop or threading.Event()).wait()

@@ -246,16 +246,20 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
+def _untrusted_certificate(err: httpx.TransportError) -> bool:
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(err)
+
+
 def worth_retrying(err: httpx.TransportError) -> bool:
     """False for failures that will not go away: a certificate that is not trusted, bad URLs."""
     if isinstance(err, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)):
         return False
-    cause: BaseException | None = err
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return False
-        cause = cause.__cause__ or cause.__context__
-    return "CERTIFICATE_VERIFY_FAILED" not in str(err)
+    return not _untrusted_certificate(err)
 
 
 def transport_error(method: str, path: str, err: httpx.TransportError, timeout: float) -> ApiError:
@@ -271,7 +275,7 @@ def transport_error(method: str, path: str, err: httpx.TransportError, timeout: 
         return exc.ApiTimeoutError(
             f"no answer within {timeout:g} s ({type(err).__name__})", method=method, path=path
         )
-    if not worth_retrying(err) and "CERTIFICATE" in str(err).upper():
+    if _untrusted_certificate(err):
         return exc.ApiConnectionError(
             f"the server's TLS certificate is not trusted ({err}); pass verify= a CA bundle "
             "if it is signed by a private authority",

@@ -54,15 +54,16 @@ class Identifiers:
         self._counters: dict[str, int] = collections.Counter()
 
     def assign(
-        self, request: BatchRequest, journaled: str | None = None
+        self, request: BatchRequest, known: str | None = None
     ) -> tuple[str | None, str | None]:
         """The identifier to use, and a reason the batch cannot be sent (or None).
 
-        ``journaled`` is the identifier a resumed run already gave this batch; it is kept.
+        ``known`` is the identifier the batch already has, from the journal of the run being
+        resumed or from an earlier run's success file; it is kept.
         """
-        if journaled is not None:
-            self._used.add(journaled)
-            return journaled, None
+        if known is not None:
+            self._used.add(known)
+            return known, None
         if request.identifier is not None:
             identifier = request.identifier
             if identifier in self._used:

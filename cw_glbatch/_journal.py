@@ -113,14 +113,15 @@ class Journal:
             str(record["f"]), str(record["id"]), str(record["s"]), record.get("b")
         )
 
-    def begin(self, baseline: int, stamp: str) -> None:
-        """Record the header of a new run (a resumed run keeps its first header)."""
+    def begin(self, baseline: int, stamp: str) -> int:
+        """Record the header of a new run; return the run's baseline (a resumed run's first)."""
         if self.baseline is None:
             self.baseline, self.stamp = baseline, stamp
             self._add(
                 {"journal": _VERSION, "baseline": baseline, "stamp": stamp, "source": self.source}
             )
             self.sync()
+        return self.baseline
 
     def sending(self, index: int, print_: str, identifier: str) -> None:
         """Record that batch ``index`` is about to be sent; `sync` before sending it."""

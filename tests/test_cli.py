@@ -23,11 +23,8 @@ def server(monkeypatch):
     with fake.serve() as server:
         for name in ("CW_BASE_URL", "CW_CODEBASE", "CW_API_VERSION"):
             monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("CW_SITE", server.url)
-        monkeypatch.setenv("CW_COMPANY_ID", fake.company_id)
-        monkeypatch.setenv("CW_PUBLIC_KEY", fake.public_key)
-        monkeypatch.setenv("CW_PRIVATE_KEY", fake.private_key)
-        monkeypatch.setenv("CW_CLIENT_ID", fake.client_id)
+        for name, value in server.environ.items():
+            monkeypatch.setenv(name, value)
         yield server
 
 

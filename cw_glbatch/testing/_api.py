@@ -280,19 +280,18 @@ class State:
         batch = self.batches.get(batch_id)
         return Response(200, batch.to_json()) if batch else _not_found(batch_id)
 
-    def select(self, conditions: str | None) -> list[SimBatch]:
-        """The batches matching ``conditions``, in id order; `ConditionError` if invalid."""
+    def select(self, conditions: str | None) -> list[dict[str, Any]]:
+        """The batches matching ``conditions`` as ``AccountingBatch`` records, in id order.
+
+        Raises `ConditionError` if the conditions are not valid.
+        """
         if not conditions:
-            return [self.batches[i] for i in self.ids]
+            return [self.batches[i].to_json() for i in self.ids]
         node = parse_conditions(conditions)
         candidates = self._candidates(node)
         ids = self.ids if candidates is None else sorted(set(candidates) & self.batches.keys())
-        found = []
-        for batch_id in ids:
-            batch = self.batches[batch_id]
-            if matches(node, batch.to_json()):
-                found.append(batch)
-        return found
+        records = (self.batches[i].to_json() for i in ids)
+        return [record for record in records if matches(node, record)]
 
     def _candidates(self, node: Node) -> Iterable[int] | None:
         """Batch ids that can match ``node`` (from the indexes), or None to scan them all."""

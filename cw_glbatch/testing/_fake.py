@@ -303,12 +303,12 @@ class FakeConnectWise:
             return state.create(body)
         if relative in (_BATCHES, _BATCHES + "/count") and method == "GET":
             try:
-                batches = state.select(request.query.get("conditions"))
+                selected = state.select(request.query.get("conditions"))
             except ConditionError as err:
                 return Response(400, error_body("InvalidObject", f"conditions: {err}"))
             if relative.endswith("/count"):
-                return Response(200, {"count": len(batches)})
-            records = shape([b.to_json() for b in batches], request.query)
+                return Response(200, {"count": len(selected)})
+            records = shape(selected, request.query)
             if isinstance(records, Response):
                 return records
             return page_of(records, request.query, request.origin, request.path)

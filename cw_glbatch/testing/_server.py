@@ -136,6 +136,14 @@ class SimulatorServer:
         )
         self._thread.start()
 
+    @property
+    def environ(self) -> dict[str, str]:
+        """The ``CW_*`` variables that point `ConnectWiseClient.from_env` (or the CLI) here."""
+        return {
+            "CW_SITE": self.url,
+            **{f"CW_{name.upper()}": value for name, value in self.fake.credentials.items()},
+        }
+
     def client(self, **options: Any) -> ConnectWiseClient:
         """A `ConnectWiseClient` for this server, with the simulator's credentials."""
         settings: dict[str, Any] = {"base_url": self.base_url, **self.fake.credentials}

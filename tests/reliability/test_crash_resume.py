@@ -33,14 +33,7 @@ def command(folder) -> list[str]:
 
 def environment(server) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CW_")}
-    env.update(
-        CW_SITE=server.url,
-        CW_COMPANY_ID=server.fake.company_id,
-        CW_PUBLIC_KEY=server.fake.public_key,
-        CW_PRIVATE_KEY=server.fake.private_key,
-        CW_CLIENT_ID=server.fake.client_id,
-    )
-    return env
+    return {**env, **server.environ}
 
 
 def posts(fake: FakeConnectWise) -> int:
