@@ -11,8 +11,8 @@ fixture ``connectwise``, which this package registers as a pytest plugin.
 from ._api import SimBatch
 from ._fake import FakeConnectWise, LoggedRequest
 from ._faults import Fault
-from ._plugin import Simulation
 from ._server import SimulatorServer
+from ._simulation import Simulation
 
 __all__ = [
     "FakeConnectWise",

@@ -1,30 +1,19 @@
-"""The pytest plugin: a ``connectwise`` fixture with a fresh simulator and a ready client."""
+"""The pytest plugin: a ``connectwise`` fixture with a fresh simulator and a ready client.
+
+Only pytest imports this module (through the ``pytest11`` entry point); nothing else in the
+package may, so that the library and the simulator run without pytest installed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import attrs
 import pytest
 
-from cw_glbatch._client import ConnectWiseClient
-
 from ._fake import FakeConnectWise
+from ._simulation import Simulation
 
-__all__ = ["Simulation", "connectwise"]
-
-
-@attrs.frozen
-class Simulation:
-    """What the ``connectwise`` fixture gives a test.
-
-    Attributes:
-        fake: A fresh `FakeConnectWise` (no entries, no batches, no faults).
-        client: A `ConnectWiseClient` wired to it in-process, retries without sleeping.
-    """
-
-    fake: FakeConnectWise
-    client: ConnectWiseClient
+__all__ = ["connectwise"]
 
 
 @pytest.fixture
