@@ -74,12 +74,20 @@ class Dropped:
 
 @attrs.frozen
 class Response:
-    """An answer of the simulated API."""
+    """An answer of the simulated API, and how it is delivered.
+
+    ``chunk`` > 0 sends the body that many bytes at a time, ``delay`` seconds apart (a trickle);
+    ``truncated`` stops the answer half way through its body (through its head when it has no
+    body) and closes the connection.
+    """
 
     status: int
     body: Any = None
     headers: Mapping[str, str] = attrs.field(factory=dict)
     raw: bytes | None = None  # a body that is not JSON (a proxy's HTML page)
+    chunk: int = 0
+    delay: float = 0.0
+    truncated: bool = False
 
     def content(self) -> bytes:
         """The body's bytes: ``raw``, else ``body`` as JSON, else nothing."""

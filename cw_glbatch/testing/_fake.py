@@ -31,6 +31,8 @@ from ._api import (
     shape,
 )
 from ._faults import Fault, FaultPlan
+from ._inprocess import answer_in_process
+from ._proxy import fault_response
 from ._server import SimulatorServer
 
 __all__ = ["FakeConnectWise", "LoggedRequest"]
@@ -52,7 +54,8 @@ class LoggedRequest:
             for requests outside it (``/login/companyinfo/acme``).
         query: The query parameters.
         status: The status answered, ``None`` when no answer was sent.
-        fault: The kind of fault injected (``"status"``, ``"reset"``, ``"lost"``), if any.
+        fault: The kind of fault injected (``"status"``, ``"committed"``, ``"reset"``,
+            ``"lost"``, ``"trickle"``, ``"truncated"``), if any.
     """
 
     method: str
@@ -74,7 +77,8 @@ class FakeConnectWise:
         first_batch_id: The id the first batch gets.
         accounting_access: False makes the accounting endpoints answer 403, as for an API
             member without the Accounting Interface permission.
-        sleep: What waits out injected latency.
+        sleep: What waits out injected latency and the pauses of a trickling answer.
+        clock: What the rate limit reads the time from (seconds, only ever growing).
 
     Example::
 
@@ -96,6 +100,7 @@ class FakeConnectWise:
         first_batch_id: int = 1,
         accounting_access: bool = True,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.company_id = company_id
         self.public_key = public_key
@@ -109,7 +114,7 @@ class FakeConnectWise:
         self._lock = threading.Lock()
         self._state = State(first_batch_id)
         self._log: list[LoggedRequest] = []
-        self.faults = FaultPlan(sleep)
+        self.faults = FaultPlan(sleep, clock)
 
     def __repr__(self) -> str:
         with self._lock:
@@ -238,26 +243,7 @@ class FakeConnectWise:
         return SimulatorServer(self, host, port, ssl_context)
 
     def _respond(self, request: httpx.Request) -> httpx.Response:
-        outcome = self.handle(
-            SimRequest(
-                request.method,
-                request.url.path,
-                dict(request.url.params),
-                {k.lower(): v for k, v in request.headers.items()},
-                request.read(),
-                f"{request.url.scheme}://{request.url.netloc.decode()}",
-            )
-        )
-        if isinstance(outcome, Dropped):
-            if outcome.kind == "reset":
-                raise httpx.ReadError("connection reset by peer (simulated)", request=request)
-            raise httpx.ReadTimeout("answer lost (simulated)", request=request)
-        return httpx.Response(
-            outcome.status,
-            headers=dict(outcome.headers),
-            content=outcome.content(),
-            request=request,
-        )
+        return answer_in_process(self.handle, request, self.faults.pause)
 
     def handle(self, request: SimRequest) -> Response | Dropped:
         """Answer one request: faults first, then the endpoint."""
@@ -268,12 +254,12 @@ class FakeConnectWise:
         if fault is not None and fault.kind == "reset":
             outcome = Dropped("reset")
         elif fault is not None and fault.kind == "status":
-            outcome = _fault_response(fault)
+            outcome = fault_response(fault.status_code, fault.retry_after)
         else:
             with self._lock:
                 outcome = self._route(request, relative)
-            if fault is not None:  # "lost": acted, but the answer never arrives
-                outcome = Dropped("lost")
+            if fault is not None:  # the server acted; what reaches the client is the fault's
+                outcome = _after_acting(fault, outcome)
         status = outcome.status if isinstance(outcome, Response) else None
         with self._lock:
             self._log.append(
@@ -378,14 +364,14 @@ class FakeConnectWise:
         return None
 
 
-def _fault_response(fault: Fault) -> Response:
-    status = fault.status_code
-    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-    if status in (502, 503, 504):  # what a proxy in front of ConnectWise sends
-        page = f"<html><head><title>{status} Service Error</title></head><body></body></html>"
-        return Response(status, None, {**headers, "Content-Type": "text/html"}, page.encode())
-    if status == 429:
-        body = error_body("TooManyRequests", "Too many requests; slow down")
-    else:
-        body = error_body("ConnectWiseApi", "An error occurred (simulated)")
-    return Response(status, body, headers)
+def _after_acting(fault: Fault, answer: Response) -> Response | Dropped:
+    """What the client gets instead of ``answer`` when ``fault`` strikes after the server acted."""
+    if fault.kind == "committed":
+        if fault.body is None:
+            return fault_response(fault.status_code, None)
+        return Response(fault.status_code, None, {"Content-Type": "text/html"}, fault.body)
+    if fault.kind == "trickle":
+        return attrs.evolve(answer, chunk=fault.chunk, delay=fault.delay)
+    if fault.kind == "truncated":
+        return attrs.evolve(answer, truncated=True)
+    return Dropped("lost")

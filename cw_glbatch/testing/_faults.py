@@ -1,5 +1,11 @@
 """Faults the simulator can inject: scripted, random with a seed, latency and a rate limit.
 
+The kinds model what goes wrong between a client and ConnectWise cloud, which sits behind
+Cloudflare: errors before ConnectWise acts (429, 503, Cloudflare's 521/522/523/525/526: the
+request never reached it), errors after it acted (Cloudflare's 520/524: the origin may have
+committed the batch before the proxy gave up), reset connections, lost answers, and answers that
+trickle in or stop half way.
+
 The randomness here is seeded on purpose, so fault schedules repeat; none of it is for security
 (hence the ``nosec B311`` marks).
 """
@@ -18,7 +24,12 @@ import attrs
 
 __all__ = ["Fault", "FaultPlan"]
 
-FaultKind = Literal["status", "reset", "lost"]
+FaultKind = Literal["status", "committed", "reset", "lost", "trickle", "truncated"]
+
+# Cloudflare's statuses that come after the origin may have acted on the request.
+COMMITTED_STATUSES = frozenset({520, 524})
+# Statuses a proxy answers with its own HTML page (Cloudflare's 52x, a gateway's 502/503/504).
+PROXY_STATUSES = frozenset({502, 503, 504, 520, 521, 522, 523, 524, 525, 526})
 
 
 @attrs.frozen
@@ -28,15 +39,27 @@ class Fault:
     Build one with the class methods:
 
     - ``Fault.status(503)``: answer with an error status; the server does not act.
+      502/503/504 and 520 to 526 come with a proxy's HTML page, others with ConnectWise's JSON.
     - ``Fault.too_many_requests(retry_after=2)``: 429 with ``Retry-After``.
+    - ``Fault.committed(524)``: the server acts (a POST creates its batch), then the client gets
+      this status instead of the answer, as from Cloudflare's 520 and 524.
     - ``Fault.reset()``: the connection is reset before the server acts; no answer.
     - ``Fault.lost()``: the server acts (a POST creates its batch), then the answer is lost:
       the client sees a read timeout (in-process) or a reset connection (over HTTP).
+    - ``Fault.trickle(chunk=1, delay=0.5)``: the server acts, then sends its answer ``chunk``
+      bytes at a time, ``delay`` seconds apart.
+    - ``Fault.truncated()``: the server acts, then the answer stops half way through its body
+      and the connection closes.
+    - ``Fault.named("524")``: the fault a name stands for, as ``cw-glbatch simulator --fault``
+      takes them.
     """
 
     kind: FaultKind
     status_code: int = 0
     retry_after: float | None = None
+    body: bytes | None = None
+    chunk: int = 1
+    delay: float = 0.0
 
     @classmethod
     def status(cls, status_code: int, *, retry_after: float | None = None) -> Fault:
@@ -47,6 +70,53 @@ class Fault:
     def too_many_requests(cls, retry_after: float | None = 1.0) -> Fault:
         """429 Too Many Requests, with ``Retry-After`` in seconds unless ``None``."""
         return cls("status", 429, retry_after)
+
+    @classmethod
+    def committed(cls, status_code: int, *, body: bytes | None = None) -> Fault:
+        """The server acts, then answers ``status_code`` with ``body`` instead of its answer.
+
+        Args:
+            status_code: The status the client gets (520 and 524 in the wild; any will do).
+            body: The bytes of the answer; None: a proxy's HTML page for that status.
+        """
+        return cls("committed", status_code, body=body)
+
+    @classmethod
+    def trickle(cls, *, chunk: int = 1, delay: float = 0.5) -> Fault:
+        """The server acts, then sends its answer ``chunk`` bytes every ``delay`` seconds."""
+        if chunk < 1 or delay < 0:
+            raise ValueError("a trickle needs chunk >= 1 and delay >= 0")
+        return cls("trickle", chunk=chunk, delay=delay)
+
+    @classmethod
+    def truncated(cls) -> Fault:
+        """The server acts, then its answer stops half way and the connection closes."""
+        return cls("truncated")
+
+    @classmethod
+    def named(cls, name: str) -> Fault:
+        """The fault ``name`` stands for: a status code, ``reset``, ``lost``, ``trickle``, ...
+
+        A status code gives ``status`` (the server does not act), except 520 and 524, which give
+        ``committed`` as Cloudflare does, and 429, which carries ``Retry-After: 1``.
+
+        Raises:
+            ValueError: ``name`` names no fault.
+        """
+        name = name.strip().lower()
+        plain = {"reset": cls.reset, "lost": cls.lost, "trickle": cls.trickle}
+        plain["truncated"] = cls.truncated
+        if name in plain:
+            return plain[name]()
+        if name.isdigit() and 400 <= int(name) <= 599:
+            status_code = int(name)
+            if status_code in COMMITTED_STATUSES:
+                return cls.committed(status_code)
+            return cls.too_many_requests() if status_code == 429 else cls.status(status_code)
+        raise ValueError(
+            f"unknown fault {name!r}: give a status from 400 to 599, or one of "
+            "reset, lost, trickle, truncated"
+        )
 
     @classmethod
     def reset(cls) -> Fault:
@@ -81,9 +151,14 @@ class _Random:
 class FaultPlan:
     """Decides, request by request, which fault (if any) applies. Thread safe."""
 
-    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lock = threading.Lock()
         self._sleep = sleep
+        self._clock = clock
         self._scripts: list[_Script] = []
         self._random: list[_Random] = []
         self._latency = 0.0
@@ -129,6 +204,11 @@ class FaultPlan:
             self._limit = (requests, per) if requests else None
             self._recent.clear()
 
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` with the injected sleep (between the pieces of a trickle)."""
+        if seconds > 0:
+            self._sleep(seconds)
+
     def draw(self, method: str, path: str) -> Fault | None:
         """The fault for this request (after waiting out any latency)."""
         with self._lock:
@@ -144,7 +224,7 @@ class FaultPlan:
         if self._limit is None:
             return None
         requests, per = self._limit
-        now = time.monotonic()
+        now = self._clock()
         while self._recent and self._recent[0] <= now - per:
             self._recent.popleft()
         if len(self._recent) >= requests:

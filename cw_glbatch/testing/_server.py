@@ -6,6 +6,7 @@ import contextlib
 import socket
 import ssl
 import struct
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["SimulatorServer"]
 
 _IDLE_TIMEOUT = 30.0  # seconds a kept-alive connection may sit unused
+# What a client that hangs up (or never finishes its TLS handshake) raises in a handler.
+_HUNG_UP = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError, TimeoutError)
 
 
 class _Server(ThreadingHTTPServer):
@@ -35,6 +38,12 @@ class _Server(ThreadingHTTPServer):
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client hangs up; report anything else as the base class does."""
+        if isinstance(sys.exc_info()[1], _HUNG_UP):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -84,7 +93,23 @@ class _Handler(BaseHTTPRequestHandler):
         head = f"HTTP/1.1 {outcome.status} {_phrase(outcome.status)}\r\n" + "".join(
             f"{name}: {value}\r\n" for name, value in headers.items()
         )
-        self.wfile.write(head.encode("latin-1") + b"\r\n" + content)  # one write, one segment
+        message = head.encode("latin-1") + b"\r\n" + content
+        body_starts = len(message) - len(content)
+        if outcome.truncated:  # half the body, or half the head when there is no body
+            self.close_connection = True
+            self.wfile.write(
+                message[: body_starts + len(content) // 2 if content else len(head) // 2]
+            )
+        elif outcome.chunk:
+            self._trickle(message, body_starts, outcome.chunk, outcome.delay)
+        else:
+            self.wfile.write(message)  # one write, one segment
+
+    def _trickle(self, message: bytes, head: int, chunk: int, delay: float) -> None:
+        self.wfile.write(message[:head])
+        for start in range(head, len(message), chunk):
+            self.server.fake.faults.pause(delay)
+            self.wfile.write(message[start : start + chunk])
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: the simulator keeps its own request log."""
