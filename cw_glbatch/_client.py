@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import ssl
 import threading
 import time
@@ -19,15 +20,10 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from . import _http
-from ._exceptions import (
-    ApiError,
-    ClientClosedError,
-    ConfigurationError,
-    OutcomeUnknownError,
-)
+from ._exceptions import ApiError, ClientClosedError, ConfigurationError
 from ._models import AccountingBatch, GLExport
 from ._reader import MAX_IDENTIFIER_LENGTH
-from ._retry import DEFAULT_MAX_RETRY_WAIT, RequestPacer, backoff_seconds, is_retryable_status
+from ._retry import RequestPacer, Verdict, decide
 from ._version import __version__
 
 __all__ = [
@@ -41,6 +37,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_PAGE_SIZE = 1000  # ConnectWise's largest page
 BATCHES_PATH = "/finance/accounting/batches"
+_MAX_KEPT_BODY = 2000  # characters of a 2xx answer to a create kept when it is not JSON
 
 logger = logging.getLogger("cw_glbatch")
 
@@ -147,6 +144,7 @@ class ConnectWiseClient:
         self._timeout = timeout
         self._max_retries = max_retries
         self._sleep = sleep
+        self._rng = random.random  # spreads backoff waits; not for security
         self._pacer = RequestPacer(max_requests_per_minute) if max_requests_per_minute else None
         self._root_lock = threading.Lock()
         self._count_lock = threading.Lock()
@@ -275,8 +273,9 @@ class ConnectWiseClient:
             ConnectWise's answer: the GL export of the batch's transactions (no batch id).
 
         Raises:
-            OutcomeUnknownError: The request was sent but its outcome is unknown; it is not
-                sent again. Look the identifier up before deciding to retry.
+            OutcomeUnknownError: The request was sent but its outcome is unknown (no answer,
+                408, or a 5xx other than 503, 521, 522, 523, 525, 526); it is not sent again.
+                Look the identifier up before deciding to retry.
             ValidationError: ConnectWise refused the batch (e.g. an id already batched).
             ApiError: Any other failure, after the retries that were safe.
         """
@@ -297,7 +296,11 @@ class ConnectWiseClient:
             gl_interface_identifier=gl_interface_identifier,
         )
         response = self._request("POST", BATCHES_PATH, content=body)
-        data = _http.decode_json(response, "POST", BATCHES_PATH) if response.content else {}
+        # Any 2xx means created, even when a proxy replaced the body: keep what came.
+        try:
+            data = response.json() if response.content else {}
+        except ValueError:
+            data = {"body": response.text[:_MAX_KEPT_BODY]}
         return GLExport(identifier, ids, data if isinstance(data, Mapping) else {"body": data})
 
     def get_batch(self, batch_id: int) -> AccountingBatch:
@@ -433,23 +436,42 @@ class ConnectWiseClient:
             try:
                 response = http.send(request, follow_redirects=False)
             except httpx.TransportError as err:
-                error = _http.transport_error(method, path, err, self._timeout)
-                retryable = not isinstance(error, OutcomeUnknownError) and _http.worth_retrying(err)
-                retry_after = None
-                if not retryable or attempt >= self._max_retries:
-                    raise error from err
-                reason = error.message
+                decision = decide(
+                    method,
+                    None,
+                    failure=_http.transport_failure(err),
+                    attempt=attempt,
+                    max_retries=self._max_retries,
+                    jitter=self._rng(),
+                )
+                if decision.verdict is not Verdict.RETRY:
+                    unknown = decision.verdict is Verdict.OUTCOME_UNKNOWN
+                    raise _http.transport_error(
+                        method, path, err, self._timeout, outcome_unknown=unknown
+                    ) from err
+                reason = f"{type(err).__name__}: {err}"
             else:
-                status = response.status_code
-                if status < 300 or (method == "DELETE" and status == 404 and attempt):
-                    return response  # (a retried DELETE that finds nothing: the first one worked)
-                if not is_retryable_status(method, status) or attempt >= self._max_retries:
-                    raise _http.error_for_response(
-                        method, path, status, response.headers, response.content
-                    )
                 retry_after = _http.retry_after_seconds(response.headers.get("retry-after"))
-                reason = f"HTTP {status}"
-            wait = backoff_seconds(attempt, retry_after, max_wait=DEFAULT_MAX_RETRY_WAIT)
+                decision = decide(
+                    method,
+                    response.status_code,
+                    attempt=attempt,
+                    max_retries=self._max_retries,
+                    retry_after=retry_after,
+                    jitter=self._rng(),
+                )
+                if decision.verdict is Verdict.RETURN:
+                    return response
+                if decision.verdict is not Verdict.RETRY:
+                    raise _http.error_for_response(
+                        method,
+                        path,
+                        response.status_code,
+                        response.headers,
+                        response.content,
+                        outcome_unknown=decision.verdict is Verdict.OUTCOME_UNKNOWN,
+                    )
+                reason = f"HTTP {response.status_code}"
             attempt += 1
             logger.info(
                 "%s %s: %s; retry %d of %d in %.2f s",
@@ -458,9 +480,9 @@ class ConnectWiseClient:
                 reason,
                 attempt,
                 self._max_retries,
-                wait,
+                decision.wait,
             )
-            self._sleep(wait)
+            self._sleep(decision.wait)
 
     def _check_next_link(self, url: str, followed: set[str]) -> None:
         """Refuse a next-page link to another server, or back to a page already read."""

@@ -208,8 +208,9 @@ class ServerError(ApiError):
 class OutcomeUnknownError(ApiError):
     """A POST was sent, but whether ConnectWise processed it is unknown.
 
-    Raised for a read timeout, a connection dropped after sending, and 500/502/504 answers to a
-    POST. The client never re-sends such a request: the caller must look the record up first
+    Raised for a read timeout, a connection dropped after sending, and answers that may come
+    after the change was committed: 408, and any 5xx except 503, 521, 522, 523, 525 and 526.
+    The client never re-sends such a request: the caller must look the record up first
     (``create_batches`` does), so that nothing is created twice.
     """
 

@@ -24,6 +24,7 @@ import httpx
 from . import _exceptions as exc
 from ._exceptions import ApiError, FieldError
 from ._models import AccountingBatch
+from ._retry import Failure
 
 __all__ = [
     "auth_headers",
@@ -38,7 +39,7 @@ __all__ = [
     "origin_of",
     "retry_after_seconds",
     "transport_error",
-    "worth_retrying",
+    "transport_failure",
 ]
 
 _STATUS_ERRORS: dict[int, type[ApiError]] = {
@@ -200,13 +201,19 @@ def _field_errors(data: Mapping[str, Any] | None) -> tuple[FieldError, ...]:
 
 
 def error_for_response(
-    method: str, path: str, status: int, headers: Mapping[str, str], content: bytes
+    method: str,
+    path: str,
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    *,
+    outcome_unknown: bool = False,
 ) -> ApiError:
     """The exception for an error response, carrying what ConnectWise said.
 
-    A POST answered 500, 502 or 504 may have been processed before the failure, so it gives
-    `OutcomeUnknownError` (as does a POST answered 408); other statuses map to their class, and
-    any other 5xx to `ServerError`.
+    ``outcome_unknown`` (the verdict of `_retry.decide` for this answer) gives
+    `OutcomeUnknownError`: a POST that may have been processed. Otherwise each status maps to its
+    class, and any other 5xx to `ServerError`.
     """
     message, data = _describe_body(content, headers.get("content-type", ""))
     code = data.get("code") if data else None
@@ -218,7 +225,7 @@ def error_for_response(
         "field_errors": _field_errors(data),
     }
     message = message or _default_message(status)
-    if method == "POST" and status in (408, 500, 502, 504):
+    if outcome_unknown:
         return exc.OutcomeUnknownError(
             f"{message} (the batch may or may not have been created)", **kwargs
         )
@@ -239,9 +246,12 @@ def _default_message(status: int) -> str:
 
 # Transport failures after which a request certainly did not reach the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Failures that will not go away by trying again.
+_PERMANENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)
 
 
 def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, in lower case."""
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
@@ -255,16 +265,20 @@ def _untrusted_certificate(err: httpx.TransportError) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(err)
 
 
-def worth_retrying(err: httpx.TransportError) -> bool:
-    """False for failures that will not go away: a certificate that is not trusted, bad URLs."""
-    if isinstance(err, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)):
-        return False
-    return not _untrusted_certificate(err)
+def transport_failure(err: httpx.TransportError) -> Failure:
+    """What an httpx transport error means for `_retry.decide`."""
+    if isinstance(err, _PERMANENT) or _untrusted_certificate(err):
+        return Failure.PERMANENT
+    if isinstance(err, _NOT_SENT):
+        return Failure.NOT_CONNECTED
+    return Failure.AFTER_SENDING
 
 
-def transport_error(method: str, path: str, err: httpx.TransportError, timeout: float) -> ApiError:
-    """The exception for a request that got no response."""
-    if method == "POST" and not isinstance(err, _NOT_SENT):
+def transport_error(
+    method: str, path: str, err: httpx.TransportError, timeout: float, *, outcome_unknown: bool
+) -> ApiError:
+    """The exception for a request that got no response (``outcome_unknown`` as decided)."""
+    if outcome_unknown:
         what = "timed out" if isinstance(err, httpx.TimeoutException) else f"failed ({err})"
         return exc.OutcomeUnknownError(
             f"the request {what} after it was sent; the batch may or may not have been created",

@@ -1,33 +1,122 @@
-"""When to try a request again, how long to wait, and a shared ceiling on request rate."""
+"""What an answer (or no answer) to a request means, how long to wait, and a rate ceiling.
+
+`decide` is the one place that says, for every method, status and transport failure, whether the
+client returns the response, raises, sends again after a wait, or reports that a POST's outcome
+is unknown. It takes plain values only, so any runner (threads or asyncio) can use it as it is.
+
+The rule for a POST (ConnectWise has no idempotency keys, and Cloudflare fronts its cloud):
+
+- any 2xx: created, whatever the body;
+- 429, 503, 521, 522, 523, 525, 526 prove the request was not processed: send again, with backoff;
+- 408 and every other 5xx (500 ``ConnectWiseApi``, 502, 504, 520, 524, ...) may come after
+  ConnectWise committed the batch: the outcome is unknown, and the caller looks the batch up;
+- any other status is ConnectWise's answer.
+"""
 
 from __future__ import annotations
 
+import enum
 import random
 import threading
 import time
 from collections.abc import Callable
 
+import attrs
+
 __all__ = [
     "DEFAULT_MAX_RETRY_WAIT",
+    "NOT_DELIVERED_STATUSES",
+    "Decision",
+    "Failure",
     "RequestPacer",
+    "Verdict",
     "backoff_seconds",
-    "is_retryable_status",
+    "decide",
 ]
 
 DEFAULT_MAX_RETRY_WAIT = 60.0  # longest wait honoured from Retry-After
 _INITIAL_BACKOFF = 0.5
 _MAX_BACKOFF = 8.0
 
+# Answers to a POST that prove ConnectWise did not process it: throttled, unavailable, and
+# Cloudflare's "origin down / unreachable / TLS failed" codes.
+NOT_DELIVERED_STATUSES = frozenset({429, 503, 521, 522, 523, 525, 526})
 
-def is_retryable_status(method: str, status: int) -> bool:
-    """Whether a response with ``status`` may be answered by sending the request again.
 
-    GET and DELETE are safe to repeat: 408, 429 and 5xx are retried. A POST is retried only
-    when ConnectWise certainly did not process it: 429 (throttled) and 503 (unavailable).
+class Failure(enum.Enum):
+    """Why a request got no answer, as far as the decision needs to know."""
+
+    NOT_CONNECTED = "not connected"  # the request never left: connect failed, pool timeout
+    AFTER_SENDING = "after sending"  # it may have arrived: read/write timeout, reset, cut answer
+    PERMANENT = "permanent"  # trying again cannot help: untrusted certificate, bad URL
+
+
+class Verdict(enum.Enum):
+    """What the client does with an answer."""
+
+    RETURN = "return"  # hand the response to the caller
+    RAISE = "raise"  # raise the error the answer means
+    RETRY = "retry"  # send the request again after `Decision.wait` seconds
+    OUTCOME_UNKNOWN = "outcome unknown"  # a POST may or may not have been processed
+
+
+@attrs.frozen
+class Decision:
+    """The verdict on one attempt, and the seconds to wait first when it is `Verdict.RETRY`."""
+
+    verdict: Verdict
+    wait: float = 0.0
+
+
+def decide(
+    method: str,
+    status: int | None,
+    *,
+    failure: Failure | None = None,
+    attempt: int = 0,
+    max_retries: int = 0,
+    retry_after: float | None = None,
+    jitter: float = 0.0,
+) -> Decision:
+    """What to do with the answer to attempt number ``attempt`` (0 for the first) of a request.
+
+    Args:
+        method: The HTTP method.
+        status: The status answered, ``None`` when no answer came (then ``failure`` says why).
+        failure: Why no answer came.
+        attempt: How many times the request was sent again already.
+        max_retries: How many times it may be sent again in all.
+        retry_after: The server's ``Retry-After``, in seconds, if it sent one.
+        jitter: A number in ``[0, 1)`` that spreads backoff waits (random in real use).
+
+    Returns:
+        The `Decision`.
     """
+    if status is None:
+        if failure is Failure.PERMANENT:
+            return Decision(Verdict.RAISE)
+        if method == "POST" and failure is not Failure.NOT_CONNECTED:
+            return Decision(Verdict.OUTCOME_UNKNOWN)
+        return _again(attempt, max_retries, None, jitter)
+    if 200 <= status < 300:
+        return Decision(Verdict.RETURN)
     if method == "POST":
-        return status in (429, 503)
-    return status in (408, 429) or status >= 500
+        if status in NOT_DELIVERED_STATUSES:
+            return _again(attempt, max_retries, retry_after, jitter)
+        if status == 408 or status >= 500:
+            return Decision(Verdict.OUTCOME_UNKNOWN)
+        return Decision(Verdict.RAISE)
+    if method == "DELETE" and status == 404 and attempt:
+        return Decision(Verdict.RETURN)  # a retried DELETE that finds nothing: the first worked
+    if status in (408, 429) or status >= 500:
+        return _again(attempt, max_retries, retry_after, jitter)
+    return Decision(Verdict.RAISE)
+
+
+def _again(attempt: int, max_retries: int, retry_after: float | None, jitter: float) -> Decision:
+    if attempt >= max_retries:
+        return Decision(Verdict.RAISE)
+    return Decision(Verdict.RETRY, backoff_seconds(attempt, retry_after, rng=lambda: jitter))
 
 
 def backoff_seconds(

@@ -411,22 +411,40 @@ def test_retry_after_is_capped(respx_mock, client, sleeps):
     assert sleeps == [60.0]
 
 
-@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("status", [429, 503, 521, 522, 523, 525, 526])
 def test_post_is_retried_when_certainly_not_processed(respx_mock, client, status):
-    """A POST answered 429 or 503 was not processed, so it is sent again."""
+    """A POST answered 429, 503 or Cloudflare's 521-523/525/526 was not processed: sent again."""
     route = respx_mock.post(BATCHES)
     route.side_effect = [httpx.Response(status), httpx.Response(200, json={})]
     client.create_batch("b", [1])
     assert route.call_count == 2
 
 
-@pytest.mark.parametrize("status", [500, 502, 504])
+@pytest.mark.parametrize("status", [408, 500, 502, 504, 520, 524])
 def test_post_with_unknown_outcome_is_not_resent(respx_mock, client, status):
-    """A POST answered 500/502/504 may have been processed: OutcomeUnknownError, sent once."""
+    """A POST answered 408 or a 5xx that may follow a commit: OutcomeUnknownError, sent once."""
     route = respx_mock.post(BATCHES).respond(status)
     with pytest.raises(OutcomeUnknownError) as info:
         client.create_batch("b", [1])
     assert (route.call_count, info.value.status) == (1, status)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (201, b"<html><title>Welcome</title></html>", "text/html"),
+        (200, b"", "text/plain"),
+        (202, b"not json at all", "application/json"),
+    ],
+)
+def test_any_2xx_to_a_post_is_created(respx_mock, client, status, body, content_type):
+    """A create answered with any 2xx returns, even when the body is not JSON."""
+    route = respx_mock.post(BATCHES).respond(
+        status, content=body, headers={"content-type": content_type}
+    )
+    export = client.create_batch("b", [1, 2])
+    assert (route.call_count, export.batch_identifier, export.gl_rec_ids) == (1, "b", (1, 2))
+    assert export.data == ({"body": body.decode()} if body else {})
 
 
 def test_post_read_timeout_is_outcome_unknown(respx_mock, client):

@@ -12,7 +12,7 @@ from cw_glbatch._http import (
     next_link,
     retry_after_seconds,
 )
-from cw_glbatch._retry import backoff_seconds, is_retryable_status
+from cw_glbatch._retry import backoff_seconds
 
 
 @pytest.mark.parametrize(
@@ -71,32 +71,15 @@ def test_backoff_grows_and_is_capped():
     assert backoff_seconds(0, None, rng=lambda: 1.0) == 0.375
 
 
-@pytest.mark.parametrize(
-    ("method", "status", "retry"),
-    [
-        ("GET", 500, True),
-        ("GET", 408, True),
-        ("GET", 400, False),
-        ("POST", 500, False),
-        ("POST", 502, False),
-        ("POST", 503, True),
-        ("POST", 429, True),
-        ("DELETE", 504, True),
-    ],
-)
-def test_retryable_statuses(method, status, retry):
-    """Only what is safe to repeat is retried."""
-    assert is_retryable_status(method, status) is retry
-
-
 def test_post_500_is_outcome_unknown_with_connectwise_message():
-    """A POST answered 500 keeps ConnectWise's message but says the outcome is unknown."""
+    """An unknown outcome keeps ConnectWise's message but says the outcome is unknown."""
     error = error_for_response(
         "POST",
         "/p",
         500,
         {"content-type": "application/json"},
         b'{"code":"ConnectWiseApi","message":"Database timeout"}',
+        outcome_unknown=True,
     )
     assert isinstance(error, OutcomeUnknownError)
     assert error.message.startswith("Database timeout")
