@@ -22,6 +22,8 @@ from cw_glbatch import (
 )
 from cw_glbatch.testing import FakeConnectWise, Fault
 
+from ._glexport import gl_entry_ids_of
+
 BATCHES = "/finance/accounting/batches"
 
 
@@ -69,10 +71,7 @@ def test_create_moves_entries_into_the_batch(fake):
     assert (batch.batch_identifier, batch.gl_entry_ids) == ("B1", tuple(ids[:3]))
     assert fake.unposted_ids == set(ids[3:])
     assert fake.batch_of(ids[0]) == batch
-    exported = (
-        export.data["transactions"] + export.data["expenses"] + export.data["purchaseTransactions"]
-    )
-    assert sorted(int(t["glEntryIds"]) for t in exported) == ids[:3]
+    assert gl_entry_ids_of(export.data) == set(ids[:3])
 
 
 @pytest.mark.parametrize(
@@ -80,11 +79,15 @@ def test_create_moves_entries_into_the_batch(fake):
     [
         (body(extra=1), "extra", "not a field"),
         (body(identifier=5), "batchIdentifier", "must be a str"),
-        (body(identifier=""), "batchIdentifier", "required"),
+        (body(identifier=" "), "batchIdentifier", "blank"),
         (body(identifier="x" * 51), "batchIdentifier", "longer than 50"),
         (body(ids=()), "processedRecordIds", "required"),
-        (body(ids=("1",)), "processedRecordIds", "record ids"),
-        (body(ids=(True,)), "processedRecordIds", "record ids"),
+        (body(ids=("1",)), "processedRecordIds", "list of integers"),
+        (body(ids=(True,)), "processedRecordIds", "list of integers"),
+        (body(ids=(2**31,)), "processedRecordIds", "list of integers"),
+        (body(ids=(0,)), "processedRecordIds", "record ids"),
+        ({"batchIdentifier": "B"}, "processedRecordIds", "required"),
+        (body(processedRecordIds=None), "processedRecordIds", "required"),
         (body(ids=(999,)), "processedRecordIds", "not found: [999]"),
         (body(ids=(1, 1)), "processedRecordIds", "repeated: [1]"),
         (
@@ -248,19 +251,38 @@ def test_batch_entries_endpoint(fake, raw):
     ids = fake.populate(3)
     with fake.client() as client:
         client.create_batch("B", ids)
-    assert [e["glEntryId"] for e in raw.get(BATCHES + "/1/entries").json()] == ids
+    assert [e["id"] for e in raw.get(BATCHES + "/1/entries").json()] == ids
     assert raw.get(BATCHES + "/1/entries/count").json() == {"count": 3}
+    assert raw.get(BATCHES + f"/1/entries/{ids[1]}").json()["id"] == ids[1]
+    assert raw.get(BATCHES + "/1/entries/5").status_code == 404
+    assert raw.get(BATCHES + "/2/entries").status_code == 404
 
 
 def test_unposted_lists_by_kind(fake, raw):
-    """The unposted lists hold the unbatched entries of their kind, paged and counted."""
-    fake.add_unposted([1, 2, 3], kind="invoice")
-    fake.add_unposted([4], kind="expense")
+    """The unposted lists hold the records of their kind with unbatched entries, by record id."""
+    fake.add_unposted([1, 2, 3], kind="invoice")  # invoices 1001, 1002, 1003
+    fake.add_unposted([4], kind="expense")  # expense 1004
     with fake.client() as client:
         client.create_batch("B", [2])
-    assert [e["id"] for e in raw.get("/finance/accounting/unpostedinvoices").json()] == [1, 3]
+    invoices = raw.get("/finance/accounting/unpostedinvoices").json()
+    assert [(e["id"], e["invoiceNumber"]) for e in invoices] == [
+        (1001, "INV-1001"),
+        (1003, "INV-1003"),
+    ]
     assert raw.get("/finance/accounting/unpostedexpenses/count").json() == {"count": 1}
+    assert raw.get("/finance/accounting/unpostedexpenses/1004").json()["id"] == 1004
+    assert raw.get("/finance/accounting/unpostedinvoices/1002").status_code == 404  # batched
     assert raw.get("/finance/accounting/unpostedprocurement").json() == []
+
+
+def test_partly_batched_invoice_stays_unposted_with_the_rest(fake, raw):
+    """An invoice with some GL entries batched is still listed, with what is left of it."""
+    invoice = fake.add_invoice([10, 11], detail_ids=[12], tax_ids=[13])
+    with fake.client() as client:
+        client.create_batch("B", [10, 12])
+    (row,) = raw.get("/finance/accounting/unpostedinvoices").json()
+    assert (row["id"], row["total"]) == (invoice, 108.0)
+    assert fake.unposted_ids == {11, 13}
 
 
 def test_unknown_endpoint_is_404(raw):
@@ -280,7 +302,7 @@ def test_429_with_retry_after_is_retried(fake):
     with fake.client(sleep=waits.append) as client:
         client.create_batch("B", [1])
     assert waits == [3.0]
-    assert [r.status for r in fake.requests] == [429, 200]
+    assert [r.status for r in fake.requests] == [429, 201]
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])
@@ -448,5 +470,5 @@ def test_transport_serves_async_clients_too(fake):
             second = await http.post(BATCHES, content=json.dumps(body(ids=(1,))))
             return [first.status_code, second.status_code]
 
-    assert asyncio.run(create()) == [503, 200]
+    assert asyncio.run(create()) == [503, 201]
     assert len(fake.batches) == 1

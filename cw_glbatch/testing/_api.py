@@ -7,93 +7,25 @@ choices are listed in ``docs/testing.md``.
 from __future__ import annotations
 
 import bisect
-import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
-from typing import Any, Literal
-from urllib.parse import urlencode
+from collections.abc import Collection, Iterable, Mapping
+from datetime import date, datetime, timezone
+from typing import Any
 
 import attrs
 
+from ._bodies import CREATE_BATCH, EXPORT, invalid, read_body
 from ._conditions import AllOf, Compare, ConditionError, Member, Node, matches, parse_conditions
+from ._ledger import Ledger, Record
+from ._wire import Response, error_body
 
-__all__ = [
-    "IN_PROCESS_ORIGIN",
-    "KINDS",
-    "ConditionError",
-    "Dropped",
-    "Response",
-    "SimBatch",
-    "SimRequest",
-    "State",
-    "error_body",
-    "page_of",
-    "shape",
-]
+__all__ = ["ConditionError", "SimBatch", "State"]
 
-IN_PROCESS_ORIGIN = "https://connectwise.invalid"
-
-KINDS = ("invoice", "expense", "procurement")
 _FLAG_OF_KIND = {
     "invoice": "exportInvoicesFlag",
     "expense": "exportExpensesFlag",
     "procurement": "exportProductsFlag",
 }
-_BODY_FIELDS = {
-    "batchIdentifier": str,
-    "processedRecordIds": list,
-    "exportInvoicesFlag": bool,
-    "exportExpensesFlag": bool,
-    "exportProductsFlag": bool,
-    "summarizeExpenses": bool,
-    "glInterfaceIdentifier": str,
-}
-_MAX_PAGE_SIZE = 1000
-_MAX_ID = 2**31 - 1
-
-
-@attrs.frozen
-class SimRequest:
-    """A request as the simulator sees it, whichever way it came in."""
-
-    method: str
-    path: str
-    query: Mapping[str, str] = attrs.field(factory=dict)
-    headers: Mapping[str, str] = attrs.field(factory=dict)  # names in lower case
-    body: bytes = b""
-    origin: str = IN_PROCESS_ORIGIN
-
-
-@attrs.frozen
-class Dropped:
-    """No answer: the connection was reset (``"reset"``) or the answer lost (``"lost"``)."""
-
-    kind: Literal["reset", "lost"]
-
-
-@attrs.frozen
-class Response:
-    """An answer of the simulated API, and how it is delivered.
-
-    ``chunk`` > 0 sends the body that many bytes at a time, ``delay`` seconds apart (a trickle);
-    ``truncated`` stops the answer half way through its body (through its head when it has no
-    body) and closes the connection.
-    """
-
-    status: int
-    body: Any = None
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    raw: bytes | None = None  # a body that is not JSON (a proxy's HTML page)
-    chunk: int = 0
-    delay: float = 0.0
-    truncated: bool = False
-
-    def content(self) -> bytes:
-        """The body's bytes: ``raw``, else ``body`` as JSON, else nothing."""
-        if self.raw is not None:
-            return self.raw
-        return b"" if self.body is None else json.dumps(self.body).encode()
+_MUST_EXPORT = "Batch must export Invoices, Expenses or Products"
 
 
 @attrs.frozen
@@ -133,86 +65,58 @@ class SimBatch:
         }
 
 
-def error_body(code: str, message: str, errors: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
-    """ConnectWise's error body."""
-    body: dict[str, Any] = {"code": code, "message": message}
-    if errors:
-        body["errors"] = list(errors)
-    return body
-
-
-def _invalid(field: str, message: str) -> Response:
-    return Response(
-        400,
-        error_body(
-            "InvalidObject",
-            "accountingBatch object is invalid",
-            [
-                {
-                    "code": "InvalidField",
-                    "message": message,
-                    "resource": "accountingBatch",
-                    "field": field,
-                }
-            ],
-        ),
-    )
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class State:
-    """Unposted GL entries and batches. The caller holds the lock around every call."""
+    """Unposted records, their GL entries, and batches. The caller holds the lock."""
 
     def __init__(self, first_batch_id: int) -> None:
-        self.kinds: dict[int, str] = {}  # every GL entry: id -> kind
-        self.batch_of: dict[int, int] = {}  # posted entries: id -> batch id
+        self.ledger = Ledger()
+        self.batch_of: dict[int, int] = {}  # batched GL entries: id -> batch id
         self.batches: dict[int, SimBatch] = {}
         self.ids: list[int] = []  # batch ids, ascending
         self.by_identifier: dict[str, list[int]] = {}
         self.next_id = first_batch_id
 
+    @property
+    def unposted(self) -> set[int]:
+        """The GL entries in no batch."""
+        return self.ledger.record_of.keys() - self.batch_of.keys()
+
     # -- batches ---------------------------------------------------------------------------
 
-    def create(self, body: object) -> Response:
-        """``POST /finance/accounting/batches``."""
-        if not isinstance(body, dict):
-            return Response(
-                400, error_body("InvalidObject", "the request body must be a JSON object")
+    def create(self, raw: bytes) -> Response:
+        """``POST /finance/accounting/batches``: 201 with the ``GLExport`` of its entries."""
+        body = read_body(raw, CREATE_BATCH)
+        if isinstance(body, Response):
+            return body
+        identifier: str | None = body.get("batchIdentifier")
+        if identifier is not None and not identifier.strip():
+            return invalid(CREATE_BATCH, "batchIdentifier", "batchIdentifier cannot be blank")
+        if identifier is not None and len(identifier) > 50:
+            return invalid(
+                CREATE_BATCH,
+                "batchIdentifier",
+                "batchIdentifier cannot be longer than 50 characters",
             )
-        for field, value in body.items():
-            kind = _BODY_FIELDS.get(field)
-            if kind is None:
-                return _invalid(field, f"{field} is not a field of CreateAccountingBatchRequest")
-            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-                return _invalid(field, f"{field} must be a {kind.__name__}")
-        identifier = body.get("batchIdentifier")
-        if not identifier or not identifier.strip():
-            return _invalid("batchIdentifier", "batchIdentifier is required")
-        if len(identifier) > 50:
-            return _invalid(
-                "batchIdentifier", "batchIdentifier cannot be longer than 50 characters"
-            )
-        ids = body.get("processedRecordIds")
+        ids: list[int] = body["processedRecordIds"]
         if not ids:
-            return _invalid("processedRecordIds", "processedRecordIds is required")
-        if not all(
-            isinstance(i, int) and not isinstance(i, bool) and 0 < i <= _MAX_ID for i in ids
-        ):
-            return _invalid("processedRecordIds", "processedRecordIds must hold record ids")
+            return invalid(CREATE_BATCH, "processedRecordIds", "processedRecordIds is required")
+        if not all(i > 0 for i in ids):
+            return invalid(
+                CREATE_BATCH, "processedRecordIds", "processedRecordIds must hold record ids"
+            )
         flags = {flag: body.get(flag, False) for flag in _FLAG_OF_KIND.values()}
         if not any(flags.values()):
-            return _invalid(
-                "exportInvoicesFlag", "Batch must export Invoices, Expenses or Products"
-            )
+            return invalid(CREATE_BATCH, "exportInvoicesFlag", _MUST_EXPORT)
         problem = self._check_entries(ids, flags)
         if problem:
             return problem
         batch = SimBatch(
             self.next_id,
-            identifier,
+            str(self.next_id) if identifier is None else identifier,
             tuple(ids),
             export_invoices=flags["exportInvoicesFlag"],
             export_expenses=flags["exportExpensesFlag"],
@@ -222,55 +126,33 @@ class State:
         self.next_id += 1
         self.batches[batch.id] = batch
         self.ids.append(batch.id)
-        self.by_identifier.setdefault(identifier, []).append(batch.id)
+        self.by_identifier.setdefault(batch.batch_identifier, []).append(batch.id)
         for entry in ids:
             self.batch_of[entry] = batch.id
-        return Response(200, self._export(batch))
+        return Response(201, self._gl_export(ids, batch.batch_identifier))
 
     def _check_entries(self, ids: list[int], flags: Mapping[str, bool]) -> Response | None:
         if len(set(ids)) != len(ids):
             repeated = sorted({i for i in ids if ids.count(i) > 1})
-            return _invalid("processedRecordIds", f"records repeated: {repeated}")
-        unknown = [i for i in ids if i not in self.kinds]
+            return invalid(CREATE_BATCH, "processedRecordIds", f"records repeated: {repeated}")
+        unknown = [i for i in ids if i not in self.ledger.record_of]
         if unknown:
-            return _invalid("processedRecordIds", f"GL entries not found: {unknown}")
+            return invalid(CREATE_BATCH, "processedRecordIds", f"GL entries not found: {unknown}")
         batched = [i for i in ids if i in self.batch_of]
         if batched:
-            return _invalid("processedRecordIds", f"GL entries already in a batch: {batched}")
-        excluded = [i for i in ids if not flags[_FLAG_OF_KIND[self.kinds[i]]]]
+            return invalid(
+                CREATE_BATCH, "processedRecordIds", f"GL entries already in a batch: {batched}"
+            )
+        excluded = [i for i in ids if not flags[_FLAG_OF_KIND[self.ledger.kind_of(i)]]]
         if excluded:
-            return _invalid("processedRecordIds", f"GL entries of a type not exported: {excluded}")
+            return invalid(
+                CREATE_BATCH, "processedRecordIds", f"GL entries of a type not exported: {excluded}"
+            )
         return None
 
-    def _export(self, batch: SimBatch) -> dict[str, Any]:
-        """A ``GLExport``-shaped answer for a new batch."""
-        lists: dict[str, list[dict[str, Any]]] = {
-            "invoice": [],
-            "expense": [],
-            "procurement": [],
-        }
-        for entry in batch.gl_entry_ids:
-            kind = self.kinds[entry]
-            lists[kind].append(
-                {
-                    "glEntryIds": str(entry),
-                    "documentNumber": f"{kind[:3].upper()}-{entry}",
-                    "documentType": kind.capitalize(),
-                    "documentDate": batch.date_entered,
-                    "detail": [],
-                }
-            )
-        return {
-            "transactions": lists["invoice"],
-            "expenses": lists["expense"],
-            "expenseBills": [],
-            "purchaseTransactions": lists["procurement"],
-            "adjustmentTransactions": [],
-            "inventoryTransfers": [],
-            "customers": [],
-            "vendors": [],
-            "exportSettings": {"batchIdentifier": batch.batch_identifier},
-        }
+    def _gl_export(self, entry_ids: Collection[int], identifier: str | None) -> dict[str, Any]:
+        settings = {} if identifier is None else {"batchIdentifier": identifier}
+        return {**self.ledger.export(entry_ids), "exportSettings": settings}
 
     def delete(self, batch_id: int) -> Response:
         """``DELETE /finance/accounting/batches/{id}``: the entries become unposted again."""
@@ -287,6 +169,47 @@ class State:
         """``GET /finance/accounting/batches/{id}``."""
         batch = self.batches.get(batch_id)
         return Response(200, batch.to_json()) if batch else _not_found(batch_id)
+
+    def entries(self, batch_id: int) -> list[dict[str, Any]] | Response:
+        """``GET /finance/accounting/batches/{id}/entries``: one ``BatchEntry`` per GL entry."""
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            return _not_found(batch_id)
+        return [self.ledger.batch_entry(entry) for entry in batch.gl_entry_ids]
+
+    # -- exports ---------------------------------------------------------------------------
+
+    def export(self, raw: bytes, batch_id: int | None = None) -> Response:
+        """``POST /finance/accounting/export`` (unposted entries) or ``/batches/{id}/export``."""
+        body = read_body(raw, EXPORT)
+        if isinstance(body, Response):
+            return body
+        identifier = body.get("batchIdentifier")
+        if batch_id is not None:
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                return _not_found(batch_id)
+            return Response(200, self._gl_export(batch.gl_entry_ids, batch.batch_identifier))
+        kinds = {k for k, flag in _FLAG_OF_KIND.items() if body.get(flag)}
+        if not kinds and not body.get("exportPaymentsFlag"):
+            return invalid(EXPORT, "exportInvoicesFlag", _MUST_EXPORT)
+        unposted = self.unposted
+        chosen = [
+            entry
+            for record in self.ledger.records.values()
+            if record.kind in kinds and _wanted(record, body)
+            for entry, _, _ in record.entries
+            if entry in unposted
+        ]
+        return Response(200, self._gl_export(chosen, identifier))
+
+    def open_records(self, kind: str) -> list[dict[str, Any]]:
+        """The ``/unposted…`` rows of ``kind``: records with GL entries in no batch."""
+        return [
+            r.unposted_json(total) for r, total in self.ledger.open_records(kind, self.unposted)
+        ]
+
+    # -- lists -----------------------------------------------------------------------------
 
     def select(self, conditions: str | None) -> list[dict[str, Any]]:
         """The batches matching ``conditions`` as ``AccountingBatch`` records, in id order.
@@ -326,48 +249,24 @@ def _not_found(batch_id: int) -> Response:
     return Response(404, error_body("NotFound", f"AccountingBatch recId '{batch_id}' not found"))
 
 
-def page_of(items: Sequence[Any], query: Mapping[str, str], origin: str, path: str) -> Response:
-    """One page of ``items`` as ConnectWise answers lists: ``page``/``pageSize`` and a Link."""
-    try:
-        number = int(query.get("page", "1"))
-        size = int(query.get("pageSize", "25"))
-    except ValueError:
-        return Response(400, error_body("InvalidObject", "page and pageSize must be numbers"))
-    if number < 1 or not 1 <= size <= _MAX_PAGE_SIZE:
-        return Response(
-            400,
-            error_body("InvalidObject", f"page must be 1 or more, pageSize 1 to {_MAX_PAGE_SIZE}"),
-        )
-    start = (number - 1) * size
-    chunk = items[start : start + size]
-    links = [f'<{_page_url(origin, path, query, 1)}>; rel="first"']
-    if start + size < len(items):
-        links.append(f'<{_page_url(origin, path, query, number + 1)}>; rel="next"')
-        last = max(1, -(-len(items) // size))
-        links.append(f'<{_page_url(origin, path, query, last)}>; rel="last"')
-    return Response(200, list(chunk), {"Link": ", ".join(links)})
+def _wanted(record: Record, body: Mapping[str, Any]) -> bool:
+    """Whether an export asked for with ``body`` takes ``record`` (kinds aside)."""
+    if "locationId" in body and record.location_id != body["locationId"]:
+        return False
+    if "thruDate" in body and date.fromisoformat(record.date) > _day_of(body["thruDate"]):
+        return False
+    key: Any = record.id
+    included, excluded = {
+        "invoice": ("includedInvoiceIds", "excludedInvoiceIds"),
+        "expense": ("includedExpenseIds", "excludedExpenseIds"),
+        "procurement": ("includedProductIds", "excludedProductIds"),
+    }[record.kind]
+    if record.kind == "procurement":
+        key = record.product_id
+    if body.get(included) and key not in body[included]:
+        return False
+    return key not in body.get(excluded, ())
 
 
-def _page_url(origin: str, path: str, query: Mapping[str, str], number: int) -> str:
-    return f"{origin}{path}?{urlencode({**query, 'page': str(number)})}"
-
-
-def shape(
-    records: list[dict[str, Any]], query: Mapping[str, str]
-) -> list[dict[str, Any]] | Response:
-    """Apply ``orderBy`` and ``fields`` to list records."""
-    order = query.get("orderBy", "").strip()
-    if order:
-        match = re.fullmatch(r"(\w+)(?:\s+(asc|desc))?", order, re.IGNORECASE)
-        if not match:
-            return Response(400, error_body("InvalidObject", f"orderBy {order!r} is not valid"))
-        field, direction = match.group(1), (match.group(2) or "asc").lower()
-        records = sorted(
-            records,
-            key=lambda r: (r.get(field) is None, r.get(field)),
-            reverse=direction == "desc",
-        )
-    fields = [f.strip() for f in query.get("fields", "").split(",") if f.strip()]
-    if fields:
-        records = [{f: r[f] for f in fields if f in r} for r in records]
-    return records
+def _day_of(moment: str) -> date:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).date()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import json
+import datetime
 import random
 import re
 import ssl
@@ -17,30 +17,24 @@ import httpx
 
 from cw_glbatch._client import ConnectWiseClient
 
-from ._api import (
-    IN_PROCESS_ORIGIN,
-    KINDS,
-    ConditionError,
-    Dropped,
-    Response,
-    SimBatch,
-    SimRequest,
-    State,
-    error_body,
-    page_of,
-    shape,
-)
+from ._api import ConditionError, SimBatch, State
 from ._faults import Fault, FaultPlan
 from ._inprocess import answer_in_process
-from ._proxy import fault_response
+from ._ledger import EntryRole
+from ._listing import listing, one_or_list
+from ._proxy import after_acting, fault_response
 from ._server import SimulatorServer
+from ._wire import IN_PROCESS_ORIGIN, Dropped, Response, SimRequest, error_body
 
 __all__ = ["FakeConnectWise", "LoggedRequest"]
 
 DEFAULT_CODEBASE = "v2025_1/"
 _BATCHES = "/finance/accounting/batches"
-_BATCH = re.compile(r"/finance/accounting/batches/(\d+)(/entries(?:/count)?)?")
-_UNPOSTED = re.compile(r"/finance/accounting/unposted(invoices|expenses|procurement)(/count)?")
+_EXPORT = "/finance/accounting/export"
+_BATCH = re.compile(r"/finance/accounting/batches/(\d+)(/entries(?:/count|/\d+)?|/export)?")
+_UNPOSTED = re.compile(
+    r"/finance/accounting/unposted(invoices|expenses|procurement)(/count|/\d+)?", re.IGNORECASE
+)
 _UNPOSTED_KIND = {"invoices": "invoice", "expenses": "expense", "procurement": "procurement"}
 
 
@@ -120,36 +114,81 @@ class FakeConnectWise:
         with self._lock:
             return (
                 f"FakeConnectWise(company_id={self.company_id!r}, "
-                f"entries={len(self._state.kinds)}, batches={len(self._state.batches)})"
+                f"entries={len(self._state.ledger.record_of)}, "
+                f"batches={len(self._state.batches)})"
             )
 
     # -- state -----------------------------------------------------------------------------
 
-    def add_unposted(self, ids: Iterable[int], *, kind: str = "invoice") -> None:
-        """Add unposted GL entries of one kind (``invoice``, ``expense`` or ``procurement``)."""
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    def add_unposted(
+        self,
+        ids: Iterable[int],
+        *,
+        kind: str = "invoice",
+        date: str | None = None,
+        location_id: int = 1,
+    ) -> None:
+        """Add one unposted record of ``kind`` per GL entry id in ``ids``.
+
+        Args:
+            ids: GL entry ids, not used yet.
+            kind: ``invoice`` (the id is the transaction's ``glEntryIds``), ``expense`` or
+                ``procurement``.
+            date: The records' date (``YYYY-MM-DD``); default today (UTC).
+            location_id: Their ``locationId``.
+
+        Raises:
+            ValueError: An id is used already, or ``kind`` is not one of the three.
+        """
+        day = date or _today()
+        role: EntryRole = "header" if kind == "invoice" else "detail"
         with self._lock:
             for entry in ids:
-                if entry in self._state.kinds:
-                    raise ValueError(f"GL entry {entry} exists already")
-                self._state.kinds[entry] = kind
+                self._state.ledger.add(
+                    kind, [(entry, role, 100.0)], date=day, location_id=location_id
+                )
+
+    def add_invoice(
+        self,
+        gl_entry_ids: Iterable[int],
+        *,
+        detail_ids: Iterable[int] = (),
+        tax_ids: Iterable[int] = (),
+        date: str | None = None,
+        location_id: int = 1,
+    ) -> int:
+        """Add an unposted invoice with these GL entries; return its (unposted record) id.
+
+        Its export transaction carries ``gl_entry_ids`` comma-separated in ``glEntryIds``, and
+        one ``detail`` line for each of ``detail_ids`` (revenue) and ``tax_ids`` (tax).
+        """
+        entries: list[tuple[int, EntryRole, float]] = [(i, "header", 100.0) for i in gl_entry_ids]
+        entries += [(i, "detail", 100.0) for i in detail_ids]
+        entries += [(i, "tax", 8.0) for i in tax_ids]
+        with self._lock:
+            record = self._state.ledger.add(
+                "invoice", entries, date=date or _today(), location_id=location_id
+            )
+        return record.id
 
     def populate(self, count: int, *, seed: int = 0, start: int = 320000) -> list[int]:
-        """Add ``count`` unposted entries of random kinds from ``start`` on; return their ids."""
+        """Add unposted records holding ``count`` GL entries from ``start`` on; return their ids.
+
+        Records of random kinds (seeded, repeatable): invoices with one or two ``glEntryIds``,
+        detail lines and a tax line, each with its own GL entry id; expenses and procurement
+        lines with one each; dated over the last four weeks, at location 1 or 2.
+        """
         rng = random.Random(seed)  # nosec B311
+        today = datetime.date.fromisoformat(_today())
+        dates = [(today - datetime.timedelta(days=n)).isoformat() for n in range(28)]
         with self._lock:
-            first = max([start - 1, *self._state.kinds]) + 1
-            ids = list(range(first, first + count))
-            for entry in ids:
-                self._state.kinds[entry] = rng.choice(KINDS)
-        return ids
+            return self._state.ledger.populate(count, rng, start, dates)
 
     @property
     def unposted_ids(self) -> frozenset[int]:
         """The GL entries in no batch."""
         with self._lock:
-            return frozenset(self._state.kinds.keys() - self._state.batch_of.keys())
+            return frozenset(self._state.unposted)
 
     @property
     def batches(self) -> list[SimBatch]:
@@ -259,7 +298,7 @@ class FakeConnectWise:
             with self._lock:
                 outcome = self._route(request, relative)
             if fault is not None:  # the server acted; what reaches the client is the fault's
-                outcome = _after_acting(fault, outcome)
+                outcome = after_acting(fault, outcome)
         status = outcome.status if isinstance(outcome, Response) else None
         with self._lock:
             self._log.append(
@@ -281,57 +320,38 @@ class FakeConnectWise:
         if refusal:
             return refusal
         state = self._state
-        if relative == _BATCHES and method == "POST":
-            try:
-                body = json.loads(request.body)
-            except ValueError:
-                return Response(400, error_body("InvalidObject", "the request body is not JSON"))
-            return state.create(body)
+        if method == "POST" and relative in (_BATCHES, _EXPORT):
+            return (
+                state.create(request.body) if relative == _BATCHES else state.export(request.body)
+            )
         if relative in (_BATCHES, _BATCHES + "/count") and method == "GET":
             try:
                 selected = state.select(request.query.get("conditions"))
             except ConditionError as err:
                 return Response(400, error_body("InvalidObject", f"conditions: {err}"))
-            if relative.endswith("/count"):
-                return Response(200, {"count": len(selected)})
-            records = shape(selected, request.query)
-            if isinstance(records, Response):
-                return records
-            return page_of(records, request.query, request.origin, request.path)
+            return listing(selected, request, count=relative.endswith("/count"))
         match = _BATCH.fullmatch(relative)
         if match:
-            return self._one_batch(method, int(match.group(1)), match.group(2), request)
+            return self._one_batch(method, int(match.group(1)), match.group(2) or "", request)
         match = _UNPOSTED.fullmatch(relative)
         if match and method == "GET":
-            kind = _UNPOSTED_KIND[match.group(1)]
-            entries = sorted(
-                e for e, k in state.kinds.items() if k == kind and e not in state.batch_of
-            )
-            if match.group(2):
-                return Response(200, {"count": len(entries)})
-            records = [{"id": e, "glEntryId": e, "type": kind.capitalize()} for e in entries]
-            return page_of(records, request.query, request.origin, request.path)
+            records = state.open_records(_UNPOSTED_KIND[match.group(1).lower()])
+            return one_or_list(records, match.group(2) or "", request)
         return Response(404, error_body("NotFound", f"no such endpoint: {method} {relative}"))
 
-    def _one_batch(
-        self, method: str, batch_id: int, entries: str | None, request: SimRequest
-    ) -> Response:
+    def _one_batch(self, method: str, batch_id: int, tail: str, request: SimRequest) -> Response:
         state = self._state
-        if entries is None and method == "GET":
+        if tail == "/export" and method == "POST":
+            return state.export(request.body, batch_id)
+        if not tail and method == "GET":
             return state.get(batch_id)
-        if entries is None and method == "DELETE":
+        if not tail and method == "DELETE":
             return state.delete(batch_id)
-        if entries is not None and method == "GET":
-            batch = state.batches.get(batch_id)
-            if batch is None:
-                return state.get(batch_id)  # the 404
-            if entries.endswith("/count"):
-                return Response(200, {"count": len(batch.gl_entry_ids)})
-            records = [
-                {"id": n, "batchId": batch_id, "glEntryId": e, "type": state.kinds[e].capitalize()}
-                for n, e in enumerate(batch.gl_entry_ids, 1)
-            ]
-            return page_of(records, request.query, request.origin, request.path)
+        if tail.startswith("/entries") and method == "GET":
+            entries = state.entries(batch_id)
+            if isinstance(entries, Response):
+                return entries
+            return one_or_list(entries, tail.removeprefix("/entries"), request)
         return Response(405, error_body("MethodNotAllowed", f"{method} is not allowed here"))
 
     def _company_info(self, company: str, origin: str) -> Response:
@@ -364,14 +384,5 @@ class FakeConnectWise:
         return None
 
 
-def _after_acting(fault: Fault, answer: Response) -> Response | Dropped:
-    """What the client gets instead of ``answer`` when ``fault`` strikes after the server acted."""
-    if fault.kind == "committed":
-        if fault.body is None:
-            return fault_response(fault.status_code, None)
-        return Response(fault.status_code, None, {"Content-Type": "text/html"}, fault.body)
-    if fault.kind == "trickle":
-        return attrs.evolve(answer, chunk=fault.chunk, delay=fault.delay)
-    if fault.kind == "truncated":
-        return attrs.evolve(answer, truncated=True)
-    return Dropped("lost")
+def _today() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()

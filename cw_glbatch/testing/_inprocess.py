@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 
-from ._api import Dropped, Response, SimRequest
+from ._wire import Dropped, Response, SimRequest
 
 __all__ = ["answer_in_process"]
 

@@ -1,11 +1,13 @@
-"""Error answers of the kind a fault injects: a proxy's HTML page, ConnectWise's JSON bodies."""
+"""What a fault makes of an answer: a proxy's HTML page, ConnectWise's JSON error, a cut."""
 
 from __future__ import annotations
 
-from ._api import Response, error_body
-from ._faults import PROXY_STATUSES
+import attrs
 
-__all__ = ["fault_response"]
+from ._faults import PROXY_STATUSES, Fault
+from ._wire import Dropped, Response, error_body
+
+__all__ = ["after_acting", "fault_response"]
 
 _CLOUDFLARE_TITLES = {
     520: "Web server is returning an unknown error",
@@ -37,3 +39,16 @@ def fault_response(status: int, retry_after: float | None) -> Response:
     else:
         body = error_body("ConnectWiseApi", "An error occurred (simulated)")
     return Response(status, body, headers)
+
+
+def after_acting(fault: Fault, answer: Response) -> Response | Dropped:
+    """What the client gets instead of ``answer`` when ``fault`` strikes after the server acted."""
+    if fault.kind == "committed":
+        if fault.body is None:
+            return fault_response(fault.status_code, None)
+        return Response(fault.status_code, None, {"Content-Type": "text/html"}, fault.body)
+    if fault.kind == "trickle":
+        return attrs.evolve(answer, chunk=fault.chunk, delay=fault.delay)
+    if fault.kind == "truncated":
+        return attrs.evolve(answer, truncated=True)
+    return Dropped("lost")

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from cw_glbatch._client import ConnectWiseClient
 
-from ._api import Dropped, SimRequest
+from ._wire import Dropped, SimRequest
 
 if TYPE_CHECKING:
     from ._fake import FakeConnectWise
