@@ -16,26 +16,37 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 from ._client import ConnectWiseClient
 from ._exceptions import (
+    ApiConnectionError,
     ApiError,
     AuthenticationError,
     JournalError,
+    NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
     ValidationError,
 )
+from ._http import COMPANY_INFO_PATH
 from ._identifiers import BATCH_ID_VARIABLE, Identifiers, request_problems
 from ._journal import Journal, file_digest, fingerprint, ids_digest, previous_successes
-from ._models import BatchError, BatchRequest, BatchResult, RunReport
+from ._models import BatchError, BatchRequest, BatchResult, Progress, RunReport
 from ._reader import XmlBatchReader
 from ._writer import XmlResultWriter
 
-__all__ = ["BATCH_ID_VARIABLE", "DEFAULT_CONCURRENCY", "create_batches", "process_file"]
+__all__ = [
+    "BATCH_ID_VARIABLE",
+    "DEFAULT_CONCURRENCY",
+    "StopKind",
+    "create_batches",
+    "process_file",
+    "stop_kind",
+    "stop_reason",
+]
 
 DEFAULT_CONCURRENCY = 4
 _RESOLVE_EVERY = 500  # created batches whose ids are looked up together
@@ -43,6 +54,33 @@ _MAX_RESENDS = 2  # times a POST with an unknown outcome is sent again (after a 
 _LOOKUP_ATTEMPTS = 3  # times the ids of created batches are looked up before giving up
 
 logger = logging.getLogger("cw_glbatch")
+
+StopKind = Literal["credentials", "permission", "company", "unreachable", "error"]
+_STOP_WORDS: dict[StopKind, str] = {
+    "credentials": "authentication failed",
+    "permission": "permission denied",
+    "company": "unknown company id",
+    "unreachable": "could not reach ConnectWise",
+    "error": "ConnectWise failed",
+}
+
+
+def stop_kind(error: ApiError) -> StopKind:
+    """What an error that stops a run says about the settings: which ones to check."""
+    if isinstance(error, AuthenticationError):
+        return "credentials"
+    if isinstance(error, PermissionDeniedError):
+        return "permission"
+    if isinstance(error, NotFoundError) and error.path.startswith(COMPANY_INFO_PATH):
+        return "company"  # the codebase lookup: ConnectWise does not know the company id
+    if isinstance(error, ApiConnectionError):
+        return "unreachable"
+    return "error"
+
+
+def stop_reason(error: ApiError) -> str:
+    """Why a run stopped, in words: ``authentication failed: GET ...: 401 ...``."""
+    return f"{_STOP_WORDS[stop_kind(error)]}: {error}"
 
 
 @attrs.frozen
@@ -67,7 +105,7 @@ class _Run:
         dry_run: bool,
         variables: Mapping[str, Any] | None,
         on_result: Callable[[BatchResult], object] | None,
-        progress: Callable[[int, int | None], object] | None,
+        progress: Callable[[Progress], object] | None,
         keep_results: bool,
         journal: Journal | None,
     ) -> None:
@@ -84,7 +122,9 @@ class _Run:
         self.progress = progress
         self.results: list[BatchResult] | None = [] if keep_results else None
         self.counts: collections.Counter[str] = collections.Counter()
+        self.collected: collections.Counter[str] = collections.Counter()  # for progress
         self.stop_reason: str | None = None
+        self.stop_error: ApiError | None = None
         self.stop = threading.Event()
         self.baseline = 0  # the highest batch id before the run
         self.floor = 0  # ids above this have not been looked up yet
@@ -127,20 +167,18 @@ class _Run:
     def _start(self) -> None:
         try:
             highest = self.client.highest_batch_id()  # also checks the credentials
-        except (AuthenticationError, PermissionDeniedError) as err:
-            self._halt(f"authentication failed: {err}")
-            return
         except ApiError as err:
-            self._halt(f"could not reach ConnectWise: {err}")
+            self._halt(err)
             return
         if self.journal is not None:  # (there is none in a dry run)
             highest = self.journal.begin(highest, self.identifiers.stamp)
         self.baseline = self.floor = highest
 
-    def _halt(self, reason: str) -> None:
+    def _halt(self, error: ApiError) -> None:
         if self.stop_reason is None:
-            self.stop_reason = reason
-            logger.error("not sending any more batches: %s", reason)
+            self.stop_reason, self.stop_error = stop_reason(error), error
+            # INFO: the report carries the reason; a caller (the CLI) says it once, at the end.
+            logger.info("not sending any more batches: %s", self.stop_reason)
         self.stop.set()
 
     def _dispatch(self, pool: ThreadPoolExecutor, index: int, request: BatchRequest) -> _Slot:
@@ -194,7 +232,17 @@ class _Run:
             self.journal.result(slot.index, slot.print_, result)
         self.done += 1
         if self.progress is not None:
-            self.progress(self.done, self.total)
+            if result.status != "failed" or not _unsettled(result):  # not still being looked up
+                self.collected[result.status] += 1
+            self.progress(
+                Progress(
+                    self.done,
+                    self.total,
+                    self.collected["created"],
+                    self.collected["failed"],
+                    self.collected["planned"],
+                )
+            )
         if self.held or _unsettled(result):  # keep input order behind a result still unsettled
             self.held.append(result)
             if len(self.held) >= _RESOLVE_EVERY:
@@ -267,7 +315,7 @@ class _Run:
         except OutcomeUnknownError as err:
             return self._settle(request, identifier, err)
         except (AuthenticationError, PermissionDeniedError) as err:
-            self._halt(f"authentication failed: {err}")
+            self._halt(err)
             return _failed(request, identifier, err)
         except ApiError as err:
             return _failed(request, identifier, err)
@@ -360,7 +408,7 @@ def create_batches(
     dry_run: bool = False,
     variables: Mapping[str, Any] | None = None,
     on_result: Callable[[BatchResult], object] | None = None,
-    progress: Callable[[int, int | None], object] | None = None,
+    progress: Callable[[Progress], object] | None = None,
     keep_results: bool = True,
     journal: str | os.PathLike[str] | Journal | None = None,
 ) -> RunReport:
@@ -378,8 +426,8 @@ def create_batches(
             that have no ``batchIdentifier`` of their own.
         on_result: Called with each `BatchResult`, once per batch, in input order, from the
             calling thread (so `XmlResultWriter.write` needs no lock).
-        progress: Called as ``progress(done, total)`` after each batch; ``total`` is ``None``
-            when the input's length is not known.
+        progress: Called with a `Progress` (done, total, created, failed, planned) after each
+            batch; ``total`` is ``None`` when the input's length is not known.
         keep_results: Keep every result in the report. Pass False for very large inputs that
             ``on_result`` already records, to keep memory flat.
         journal: A file to record the run in as it goes (fsynced per batch). If it exists, the
@@ -426,6 +474,7 @@ def create_batches(
         client.requests_sent - sent_before,
         run.stop_reason,
         run.dry_run,
+        run.stop_error,
     )
 
 

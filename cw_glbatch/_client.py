@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from . import _http
-from ._exceptions import ApiError, ClientClosedError, ConfigurationError
+from ._exceptions import ApiError, ClientClosedError, ConfigurationError, NotFoundError
 from ._models import AccountingBatch, GLExport
 from ._reader import MAX_IDENTIFIER_LENGTH
 from ._retry import RequestPacer, Verdict, decide
@@ -380,15 +380,24 @@ class ConnectWiseClient:
     # -- sending ---------------------------------------------------------------------------
 
     def _discover_api_root(self) -> str:
-        path = f"/login/companyinfo/{quote(self.company_id, safe='')}"
-        response = self._send(
-            "GET", self._origin + path, path, headers={"User-Agent": _user_agent()}
+        path = _http.COMPANY_INFO_PATH + quote(self.company_id, safe="")
+        unknown = (
+            f"ConnectWise at {urlsplit(self._origin).netloc} does not know the company id "
+            f"{self.company_id!r}: check it (and that this is the company's server)"
         )
+        try:
+            response = self._send(
+                "GET", self._origin + path, path, headers={"User-Agent": _user_agent()}
+            )
+        except NotFoundError as err:
+            raise NotFoundError(
+                unknown, method="GET", path=path, status=err.status, code=err.code
+            ) from err
         info = _http.decode_json(response, "GET", path)
         codebase = info.get("Codebase") if isinstance(info, Mapping) else None
         if not isinstance(codebase, str) or not codebase.strip("/"):
-            raise ApiError(
-                "the company info has no Codebase; pass codebase= or base_url=",
+            raise NotFoundError(
+                f"{unknown}; its company info has no Codebase (or pass codebase= or base_url=)",
                 method="GET",
                 path=path,
                 status=response.status_code,
@@ -447,7 +456,12 @@ class ConnectWiseClient:
                 if decision.verdict is not Verdict.RETRY:
                     unknown = decision.verdict is Verdict.OUTCOME_UNKNOWN
                     raise _http.transport_error(
-                        method, path, err, self._timeout, outcome_unknown=unknown
+                        method,
+                        path,
+                        err,
+                        self._timeout,
+                        outcome_unknown=unknown,
+                        host=urlsplit(url).netloc,
                     ) from err
                 reason = f"{type(err).__name__}: {err}"
             else:

@@ -27,6 +27,7 @@ from ._models import AccountingBatch
 from ._retry import Failure
 
 __all__ = [
+    "COMPANY_INFO_PATH",
     "auth_headers",
     "batch_body",
     "condition_string",
@@ -54,6 +55,7 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _LINK = re.compile(r"<([^>]*)>\s*;([^,]*)")
 _MAX_QUOTED = 200  # characters of a non-JSON body kept in a message
+COMPANY_INFO_PATH = "/login/companyinfo/"  # + company id: where the codebase is looked up
 
 
 def auth_headers(
@@ -275,9 +277,19 @@ def transport_failure(err: httpx.TransportError) -> Failure:
 
 
 def transport_error(
-    method: str, path: str, err: httpx.TransportError, timeout: float, *, outcome_unknown: bool
+    method: str,
+    path: str,
+    err: httpx.TransportError,
+    timeout: float,
+    *,
+    outcome_unknown: bool,
+    host: str = "",
 ) -> ApiError:
-    """The exception for a request that got no response (``outcome_unknown`` as decided)."""
+    """The exception for a request that got no response (``outcome_unknown`` as decided).
+
+    ``host`` names the server that was tried, for the message.
+    """
+    server = host or "the server"
     if outcome_unknown:
         what = "timed out" if isinstance(err, httpx.TimeoutException) else f"failed ({err})"
         return exc.OutcomeUnknownError(
@@ -287,17 +299,19 @@ def transport_error(
         )
     if isinstance(err, httpx.TimeoutException):
         return exc.ApiTimeoutError(
-            f"no answer within {timeout:g} s ({type(err).__name__})", method=method, path=path
+            f"no answer within {timeout:g} s from {server} ({type(err).__name__})",
+            method=method,
+            path=path,
         )
     if _untrusted_certificate(err):
         return exc.ApiConnectionError(
-            f"the server's TLS certificate is not trusted ({err}); pass verify= a CA bundle "
+            f"{server}: its TLS certificate is not trusted ({err}); pass verify= a CA bundle "
             "if it is signed by a private authority",
             method=method,
             path=path,
         )
     return exc.ApiConnectionError(
-        f"connection failed: {str(err) or type(err).__name__}", method=method, path=path
+        f"cannot connect to {server}: {str(err) or type(err).__name__}", method=method, path=path
     )
 
 

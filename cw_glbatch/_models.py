@@ -15,6 +15,7 @@ __all__ = [
     "BatchRequest",
     "BatchResult",
     "GLExport",
+    "Progress",
     "RunReport",
     "Status",
 ]
@@ -210,6 +211,30 @@ class GLExport:
 
 
 @attrs.frozen
+class Progress:
+    """How far a run has got: what `create_batches` passes to its ``progress`` callback.
+
+    Attributes:
+        done: Batches whose result is known (or, for a few, being looked up), in input order.
+        total: How many batches the input holds, or ``None`` when that is not known.
+        created: Batches created so far (including those carried over or resumed).
+        failed: Batches failed so far.
+        planned: Batches a dry run would create.
+    """
+
+    done: int
+    total: int | None
+    created: int = 0
+    failed: int = 0
+    planned: int = 0
+
+    @property
+    def unsettled(self) -> int:
+        """Batches done whose outcome is still being looked up (a POST without an answer)."""
+        return self.done - self.created - self.failed - self.planned
+
+
+@attrs.frozen
 class RunReport:
     """What a run did.
 
@@ -222,6 +247,9 @@ class RunReport:
         stopped: Why sending stopped before the end (authentication refused, ConnectWise
             unreachable), or ``None``. The batches not sent are failed with that reason.
         dry_run: Whether this was a dry run (nothing was created).
+        stop_error: The error that made the run stop early, or ``None``: an
+            `AuthenticationError` (401), a `PermissionDeniedError` (403), a `NotFoundError` for
+            a company id ConnectWise does not know, an `ApiConnectionError`, ...
     """
 
     results: tuple[BatchResult, ...]
@@ -230,6 +258,7 @@ class RunReport:
     requests: int = 0
     stopped: str | None = None
     dry_run: bool = False
+    stop_error: ApiError | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def created(self) -> tuple[BatchResult, ...]:

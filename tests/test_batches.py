@@ -10,13 +10,21 @@ import pytest
 from defusedxml.ElementTree import fromstring
 
 from cw_glbatch import (
+    ApiConnectionError,
+    ApiTimeoutError,
+    AuthenticationError,
     BatchRequest,
+    ConnectWiseClient,
     InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServerError,
     XmlBatchReader,
     XmlResultWriter,
     create_batches,
     process_file,
 )
+from cw_glbatch._batches import stop_kind
 from cw_glbatch.testing import FakeConnectWise, Fault
 
 SEED_IDS = (320042, 320044, 320045, 320046, 320047, 320048, 320043, 320049)
@@ -127,15 +135,36 @@ def test_requests_actually_overlap(fake):
 
 
 def test_progress_counts_up_to_the_known_total(fake, samples):
-    """progress gets (done, total), total known from the reader."""
+    """progress gets a Progress per batch: done up to the total known from the reader."""
     calls = []
     with fake.client() as client:
         create_batches(
             client,
             XmlBatchReader(samples / "per_batch_problems.xml"),
-            progress=lambda *a: calls.append(a),
+            progress=calls.append,
         )
-    assert calls == [(n, 8) for n in range(1, 9)]
+    assert [(p.done, p.total) for p in calls] == [(n, 8) for n in range(1, 9)]
+
+
+def test_progress_figures_match_the_report(fake):
+    """Progress counts created and failed as they happen; the last one matches the report."""
+    requests = [
+        BatchRequest("A", (320001,)),
+        BatchRequest("B", (999,)),
+        BatchRequest("C", (320002,)),
+    ]
+    calls = []
+    with fake.client() as client:
+        report = create_batches(client, requests, progress=calls.append, concurrency=1)
+    assert [(p.created, p.failed, p.planned, p.unsettled) for p in calls] == [
+        (1, 0, 0, 0),
+        (1, 1, 0, 0),
+        (2, 1, 0, 0),
+    ]
+    assert (calls[-1].created, calls[-1].failed) == (
+        report.counts["created"],
+        report.counts["failed"],
+    )
 
 
 # -- identifiers ------------------------------------------------------------------------------
@@ -284,6 +313,36 @@ def test_unreachable_connectwise_fails_everything_unsent():
         report = create_batches(client, requests_for(2))
     assert report.stopped.startswith("could not reach ConnectWise")
     assert report.counts["failed"] == 2
+
+
+def test_unknown_company_id_stops_the_run_saying_so():
+    """A company id ConnectWise does not know stops the run with that reason, not 'unreachable'."""
+    fake = FakeConnectWise()
+    with fake.serve() as server:
+        environ = {**server.environ, "CW_COMPANY_ID": "nope"}
+        with ConnectWiseClient.from_env(environ) as client:
+            report = create_batches(client, requests_for(2))
+    assert report.stopped.startswith("unknown company id: ")
+    assert "does not know the company id 'nope'" in report.stopped
+    assert isinstance(report.stop_error, NotFoundError)
+    assert [r.error.code for r in report.results] == ["NotSent", "NotSent"]
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (AuthenticationError("x", status=401), "credentials"),
+        (PermissionDeniedError("x", status=403), "permission"),
+        (NotFoundError("x", method="GET", path="/login/companyinfo/acme", status=404), "company"),
+        (NotFoundError("x", method="GET", path="/finance/accounting/batches", status=404), "error"),
+        (ApiConnectionError("x"), "unreachable"),
+        (ApiTimeoutError("x"), "unreachable"),
+        (ServerError("x", status=500), "error"),
+    ],
+)
+def test_stop_kind_says_which_settings_to_check(error, kind):
+    """Each error that stops a run maps to what to check."""
+    assert stop_kind(error) == kind
 
 
 # -- faults -----------------------------------------------------------------------------------

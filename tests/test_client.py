@@ -104,7 +104,7 @@ def test_company_info_without_codebase_is_a_clear_error(respx_mock):
     respx_mock.get(f"https://{SITE}/login/companyinfo/acme").respond(json={"CompanyName": "A"})
     with (
         ConnectWiseClient(site=SITE, **CREDENTIALS) as c,
-        pytest.raises(ApiError, match="pass codebase= or base_url="),
+        pytest.raises(NotFoundError, match=r"does not know the company id 'acme'.*pass codebase="),
     ):
         c.get_batch(1)
 
@@ -484,6 +484,25 @@ def test_get_connection_error_is_an_api_connection_error(respx_mock, client):
     respx_mock.get(f"{BATCHES}/7").mock(side_effect=httpx.ConnectError("refused"))
     with pytest.raises(ApiConnectionError, match="refused"):
         client.get_batch(7)
+
+
+def test_connection_failure_names_the_host(respx_mock, client):
+    """A request that cannot connect says which server it tried."""
+    respx_mock.get(f"{BATCHES}/7").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(ApiConnectionError, match=f"cannot connect to {SITE}: refused"):
+        client.get_batch(7)
+
+
+def test_unknown_company_id_says_so(respx_mock):
+    """A 404 from the codebase lookup is a NotFoundError naming the company id and the host."""
+    respx_mock.get(f"https://{SITE}/login/companyinfo/acme").respond(404, json={})
+    with (
+        ConnectWiseClient(site=SITE, **CREDENTIALS) as c,
+        pytest.raises(
+            NotFoundError, match=f"ConnectWise at {SITE} does not know the company id 'acme'"
+        ),
+    ):
+        c.get_batch(1)
 
 
 def test_retried_delete_that_finds_nothing_succeeded(respx_mock, client):

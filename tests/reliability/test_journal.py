@@ -64,8 +64,8 @@ def test_clean_finish_removes_the_journal(setup):
 def interrupted_run(fake, folder, stop_after: int) -> None:
     """Run the task and interrupt it (as a crash would) once some batches are done."""
 
-    def explode(done, total):
-        if done == stop_after:
+    def explode(progress):
+        if progress.done == stop_after:
             raise KeyboardInterrupt
 
     from cw_glbatch._batches import create_batches as create  # the writer-less core
