@@ -21,7 +21,15 @@ from ._exceptions import (
     ServerError,
     ValidationError,
 )
-from ._models import AccountingBatch, BatchError, BatchRequest, BatchResult, GLExport, RunReport
+from ._models import (
+    AccountingBatch,
+    BatchError,
+    BatchRequest,
+    BatchResult,
+    GLExport,
+    Progress,
+    RunReport,
+)
 from ._reader import XmlBatchReader
 from ._version import __version__
 from ._writer import XmlResultWriter
@@ -52,6 +60,7 @@ __all__ = [
     "NotFoundError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
+    "Progress",
     "RateLimitError",
     "RunReport",
     "ServerError",

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from ._batches import BATCH_ID_VARIABLE, DEFAULT_CONCURRENCY, process_file
+from ._batches import BATCH_ID_VARIABLE, DEFAULT_CONCURRENCY, process_file, stop_kind
 from ._client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ConnectWiseClient
+from ._console import ProgressDisplay, logging_to
 from ._demo import run_demo, run_simulator
-from ._exceptions import ApiError, CwGlBatchError
-from ._models import RunReport
+from ._exceptions import ApiError, ConfigurationError, CwGlBatchError
+from ._models import BatchResult, RunReport
 from ._reader import XmlBatchReader
+from ._settings import Settings
 from ._version import __version__
 
-__all__ = ["main", "read_env_file"]
+__all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -41,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         "CW_PRIVATE_KEY, CW_CLIENT_ID and optional CW_CODEBASE, or from --env-file.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log retries and lookups")
+    _add_verbosity(parser, "")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     create = commands.add_parser("create", help="create the batches of an input file")
@@ -74,7 +73,33 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=0, help="default: any free port")
     simulator.add_argument("--populate", type=int, default=100, help="unposted GL entries to add")
+    for command in commands.choices.values():
+        _add_verbosity(command, "command_")
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, prefix: str) -> None:
+    """-v and -q, counted separately before and after the command, then added up."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        dest=f"{prefix}verbose",
+        help="log retries and lookups (-vv: also each HTTP request)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        dest=f"{prefix}quiet",
+        help="show only errors: no progress, no summary",
+    )
+
+
+def _verbosity(args: argparse.Namespace) -> int:
+    return int(args.verbose + args.command_verbose - args.quiet - args.command_quiet)
 
 
 def _whole(text: str, least: int) -> int:
@@ -95,49 +120,9 @@ def _not_negative(text: str) -> int:
     return _whole(text, 0)
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """``NAME=value`` lines of a dotenv-style file (comments, ``export``, quotes allowed)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise _Usage(f"cannot read {path}: {err.strerror or err}") from None
-    values = {}
-    for number, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        name, equals, value = text.removeprefix("export ").partition("=")
-        if not equals or not name.strip():
-            raise _Usage(f"{path}:{number}: expected NAME=value")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[name.strip()] = value
-    return values
-
-
-class _Progress:
-    """A progress line on stderr, redrawn at most ten times a second."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._last = 0.0
-
-    def __call__(self, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.1 and done != total:
-            return
-        self._last = now
-        of = f"/{total}" if total is not None else ""
-        self._stream.write(f"\r{done}{of} batches")
-        self._stream.flush()
-
-    def end(self) -> None:
-        if self._last:
-            self._stream.write("\n")
-
-
-def _summary(report: RunReport, success: Path, fail: Path) -> dict[str, Any]:
+def _summary(
+    report: RunReport, success: Path, fail: Path, would_fail: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "created": report.counts["created"],
         "failed": report.counts["failed"],
@@ -148,6 +133,7 @@ def _summary(report: RunReport, success: Path, fail: Path) -> dict[str, Any]:
         "stopped": report.stopped,
         "success_file": None if report.dry_run else str(success),
         "fail_file": None if report.dry_run else str(fail),
+        "would_fail": would_fail if report.dry_run else None,
     }
 
 
@@ -158,44 +144,93 @@ def _exit_code(report: RunReport) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
-    environ = dict(os.environ)
-    if args.env_file is not None:
-        environ.update(read_env_file(args.env_file))
-    options: dict[str, Any] = {"max_retries": args.max_retries, "timeout": args.timeout}
-    if args.max_requests_per_minute:
-        options["max_requests_per_minute"] = args.max_requests_per_minute
-    client = ConnectWiseClient.from_env(environ, **options)
-    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+    settings = Settings.load(args.env_file)
+    client = _client(settings, args)
+    progress = _progress_display(args)
+    would_fail = _WouldFail()
     with client:
-        report = process_file(
-            client,
-            args.input,
-            args.success,
-            args.fail,
-            concurrency=args.concurrency,
-            dry_run=args.dry_run,
-            variables={BATCH_ID_VARIABLE: args.batch_id} if args.batch_id else None,
-            progress=progress,
-        )
-    if progress is not None:
-        progress.end()
-    _report(report, args.success, args.fail, as_json=args.json)
+        try:
+            report = process_file(
+                client,
+                args.input,
+                args.success,
+                args.fail,
+                concurrency=args.concurrency,
+                dry_run=args.dry_run,
+                variables={BATCH_ID_VARIABLE: args.batch_id} if args.batch_id else None,
+                progress=progress,
+                **({"on_result": would_fail} if args.dry_run else {}),
+            )
+        finally:
+            if progress is not None:
+                progress.close()
+    _report(report, args, would_fail.batches)
+    _report_stop(report, settings)
     return _exit_code(report)
 
 
-def _report(report: RunReport, success: Path, fail: Path, *, as_json: bool) -> None:
-    summary = _summary(report, success, fail)
-    if as_json:
+def _client(settings: Settings, args: argparse.Namespace) -> ConnectWiseClient:
+    """The client the settings describe; a missing setting names where it was looked for."""
+    options: dict[str, Any] = {"max_retries": args.max_retries, "timeout": args.timeout}
+    if args.max_requests_per_minute:
+        options["max_requests_per_minute"] = args.max_requests_per_minute
+    try:
+        return ConnectWiseClient.from_env(settings.environ, **options)
+    except ConfigurationError as err:
+        raise ConfigurationError(f"{err} {settings.missing_hint()}") from None
+
+
+def _progress_display(args: argparse.Namespace) -> ProgressDisplay | None:
+    """A line redrawn on a terminal, log lines elsewhere; none with -q."""
+    if _verbosity(args) < 0:
+        return None
+    return ProgressDisplay(sys.stderr, terminal=sys.stderr.isatty())
+
+
+class _WouldFail:
+    """The batches a dry run would fail, and why (those not sent because it stopped excepted)."""
+
+    def __init__(self) -> None:
+        self.batches: list[dict[str, Any]] = []
+
+    def __call__(self, result: BatchResult) -> None:
+        if result.error is not None and result.error.code != "NotSent":
+            self.batches.append(
+                {
+                    "batch_line": result.request.line,
+                    "identifier": result.identifier,
+                    "reason": result.error.message,
+                }
+            )
+
+
+def _report(report: RunReport, args: argparse.Namespace, would_fail: list[dict[str, Any]]) -> None:
+    summary = _summary(report, args.success, args.fail, would_fail)
+    if args.json:
         print(json.dumps(summary, indent=2))
         return
+    if _verbosity(args) < 0:
+        return
     if report.dry_run:
-        print(f"dry run: {summary['planned']} batches would be created, {summary['failed']} failed")
+        for batch in would_fail:
+            line, reason = batch["batch_line"], batch["reason"]
+            print(f"{args.input}: batch at line {line} would fail: {reason}")
+        planned, failed = summary["planned"], summary["failed"]
+        print(f"dry run: {planned} batches would be created, {failed} would fail")
     else:
         print(f"created {summary['created']}, failed {summary['failed']} in {report.elapsed:.2f} s")
-        print(f"success file: {success}")
-        print(f"fail file:    {fail}")
-    if report.stopped:
-        print(f"stopped: {report.stopped}", file=sys.stderr)
+        print(f"success file: {args.success}")
+        print(f"fail file:    {args.fail}")
+
+
+def _report_stop(report: RunReport, settings: Settings) -> None:
+    """Why the run stopped, once, and which settings to check."""
+    if report.stopped is None:
+        return
+    print(f"cw-glbatch: stopped: {report.stopped}", file=sys.stderr)
+    hint = settings.check_hint(stop_kind(report.stop_error)) if report.stop_error else None
+    if hint:
+        print(f"cw-glbatch: {hint}", file=sys.stderr)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -229,11 +264,11 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="cw-glbatch: %(message)s",
-        stream=sys.stderr,
-    )
+    with logging_to(sys.stderr, _verbosity(args)):
+        return _run_reporting_errors(args)
+
+
+def _run_reporting_errors(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except ApiError as err:

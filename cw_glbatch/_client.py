@@ -383,7 +383,7 @@ class ConnectWiseClient:
         path = _http.COMPANY_INFO_PATH + quote(self.company_id, safe="")
         unknown = (
             f"ConnectWise at {urlsplit(self._origin).netloc} does not know the company id "
-            f"{self.company_id!r}: check it (and that this is the company's server)"
+            f"{self.company_id!r}"
         )
         try:
             response = self._send(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -12,7 +13,9 @@ import pytest
 from cw_glbatch import XmlBatchReader
 from cw_glbatch._cli import main
 from cw_glbatch._demo import run_simulator
-from cw_glbatch.testing import FakeConnectWise
+from cw_glbatch.testing import FakeConnectWise, Fault
+
+ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
 
 
 @pytest.fixture
@@ -131,13 +134,16 @@ def test_wrong_credentials_exit_3(server, batches_file, tmp_path, monkeypatch, c
     assert len(list(XmlBatchReader(tmp_path / "failed.xml"))) == 2
 
 
-def test_unreachable_server_exits_3(monkeypatch, batches_file, tmp_path):
+def test_unreachable_server_exits_3_naming_the_host(monkeypatch, batches_file, tmp_path, capsys):
     """A server that cannot be reached: exit 3."""
     monkeypatch.setenv("CW_SITE", "http://127.0.0.1:9")  # the discard port: refused
     monkeypatch.setenv("CW_CODEBASE", "v2025_1/")
     for name in ("CW_COMPANY_ID", "CW_PUBLIC_KEY", "CW_PRIVATE_KEY", "CW_CLIENT_ID"):
         monkeypatch.setenv(name, "x")
     assert create(tmp_path, batches_file, "--max-retries", "0") == 3
+    err = capsys.readouterr().err
+    assert "cannot connect to 127.0.0.1:9" in err
+    assert "cw-glbatch: check CW_SITE (set in the environment)" in err
 
 
 def test_env_file_supplies_credentials(server, batches_file, tmp_path, monkeypatch):
@@ -230,3 +236,133 @@ def test_journal_of_another_input_exits_2_without_traceback(server, batches_file
     assert "records an unfinished run of a different input file" in err
     assert "Traceback" not in err
     assert server.fake.requests == []
+
+
+# -- running unattended -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_verbose_before_or_after_the_command_logs_retries(
+    server, batches_file, tmp_path, capsys, before
+):
+    """-v works on either side of the command: the cw_glbatch log at INFO, ISO-timestamped."""
+    server.fake.fail_next(Fault.too_many_requests(retry_after=0), method="GET")
+    args = ["create", "--input", str(batches_file), "--success", str(tmp_path / "ok.xml"),
+            "--fail", str(tmp_path / "failed.xml")]  # fmt: skip
+    assert main(["-v", *args] if before else [*args, "-v"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(
+        rf"^{ISO} INFO cw_glbatch: GET /login/companyinfo/acme: HTTP 429; retry 1 of 4", err, re.M
+    )
+    assert "HTTP Request:" not in err  # httpx's own lines only at -vv
+
+
+def test_very_verbose_adds_httpx_request_lines(server, batches_file, tmp_path, capsys):
+    """-vv (or -v -v around the command) adds httpx's line per request."""
+    ok, failed = str(tmp_path / "ok.xml"), str(tmp_path / "failed.xml")
+    argv = ["-v", "create", "--input", str(batches_file), "--success", ok, "--fail", failed, "-v"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert re.search(rf"^{ISO} INFO httpx: HTTP Request: POST http://127\.0\.0\.1:", err, re.M)
+
+
+def test_default_log_shows_no_info(server, batches_file, tmp_path, capsys):
+    """Without -v, retries are not logged (warnings and errors are)."""
+    server.fake.fail_next(Fault.too_many_requests(retry_after=0), method="GET")
+    assert create(tmp_path, batches_file) == 0
+    assert "retry 1" not in capsys.readouterr().err
+
+
+def test_quiet_prints_nothing_on_success(server, batches_file, tmp_path, capsys):
+    """-q: no progress, no summary; the exit code says it all."""
+    assert create(tmp_path, batches_file, "-q") == 0
+    assert capsys.readouterr() == ("", "")
+    assert len(list(XmlBatchReader(tmp_path / "ok.xml"))) == 2
+
+
+def test_progress_is_logged_when_stderr_is_not_a_terminal(server, batches_file, tmp_path, capsys):
+    """Off a terminal, progress is a timestamped log line with the figures (here: the last one)."""
+    assert create(tmp_path, batches_file) == 0
+    err = capsys.readouterr().err
+    assert re.search(
+        rf"^{ISO} INFO cw_glbatch.progress: 2/2 batches \(100%\), 2 created, 0 failed, [\d.]+/s$",
+        err,
+        re.M,
+    )
+
+
+def test_401_names_the_settings_and_env_file_never_values(server, batches_file, tmp_path, capsys):
+    """Refused credentials: the stop reason once, the variables to check and the env file named."""
+    env = tmp_path / "cw.env"
+    env.write_text("CW_PRIVATE_KEY=not-the-key-7f3a\n")
+    assert create(tmp_path, batches_file, "--env-file", str(env)) == 3
+    err = capsys.readouterr().err
+    assert err.count("authentication failed") == 1
+    assert (
+        "cw-glbatch: check CW_COMPANY_ID, CW_PUBLIC_KEY, CW_PRIVATE_KEY and CW_CLIENT_ID "
+        f"(set CW_PRIVATE_KEY in {env}, the others in the environment)"
+    ) in err
+    for value in ("not-the-key-7f3a", server.fake.public_key, server.fake.client_id):
+        assert value not in err
+
+
+def test_unknown_company_id_says_so(server, batches_file, tmp_path, monkeypatch, capsys):
+    """A company id ConnectWise does not know is named as such, not as 'could not reach'."""
+    monkeypatch.setenv("CW_COMPANY_ID", "nope")
+    assert create(tmp_path, batches_file) == 3
+    err = capsys.readouterr().err
+    assert "stopped: unknown company id: " in err
+    assert "does not know the company id 'nope'" in err
+    assert "could not reach" not in err
+    assert "check CW_COMPANY_ID and CW_SITE" in err
+
+
+def test_missing_setting_names_the_env_file(monkeypatch, batches_file, tmp_path, capsys):
+    """A setting in neither the env file nor the environment: exit 2, the file named."""
+    for name in ("CW_SITE", "CW_BASE_URL", "CW_COMPANY_ID", "CW_PUBLIC_KEY", "CW_PRIVATE_KEY",
+                 "CW_CLIENT_ID"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    env = tmp_path / "cw.env"
+    env.write_text("CW_SITE=x\nCW_COMPANY_ID=acme\nCW_PUBLIC_KEY=p\nCW_PRIVATE_KEY=k\n")
+    assert create(tmp_path, batches_file, "--env-file", str(env)) == 2
+    err = capsys.readouterr().err
+    assert "missing environment variables: CW_CLIENT_ID." in err
+    assert f"Looked in {env} and in the environment." in err
+
+
+def test_dry_run_says_why_each_batch_would_fail(server, samples, tmp_path, capsys):
+    """A dry run lists each batch that would fail, by line, with its reason."""
+    source = tmp_path / "in.xml"
+    source.write_text(
+        "<Batches>\n<Batch><glRecIds><glRecId>320001</glRecId></glRecIds></Batch>\n"
+        "<Batch><glRecIds><glRecId>x</glRecId></glRecIds></Batch>\n</Batches>\n"
+    )
+    assert create(tmp_path, source, "--dry-run") == 1
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        f"{source}: batch at line 3 would fail: line 3: glRecId 'x' is not a GL entry id "
+        "(a whole number from 1 to 2147483647)",
+        "dry run: 1 batches would be created, 1 would fail",
+    ]
+
+
+def test_dry_run_json_carries_the_reasons(server, tmp_path, capsys):
+    """--json in a dry run: would_fail holds line, identifier and reason of each."""
+    source = tmp_path / "in.xml"
+    source.write_text(
+        "<Batches><Batch><batchIdentifier>A</batchIdentifier><glRecIds><glRecId>1</glRecId>"
+        "<glRecId>1</glRecId></glRecIds></Batch></Batches>"
+    )
+    assert create(tmp_path, source, "--dry-run", "--json") == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["would_fail"] == [
+        {"batch_line": 1, "identifier": "A", "reason": summary["would_fail"][0]["reason"]}
+    ]
+    assert "1" in summary["would_fail"][0]["reason"]
+    assert "repeat" in summary["would_fail"][0]["reason"]
+
+
+def test_json_of_a_real_run_has_no_would_fail(server, batches_file, tmp_path, capsys):
+    """would_fail is null outside a dry run: the failures are in the fail file."""
+    assert create(tmp_path, batches_file, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["would_fail"] is None
