@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+pytest_plugins = ["pytester"]  # tests/test_docs.py runs the docs' test blocks with the real plugin
+
 SAMPLES = Path(__file__).parent / "samples"
 
 # CI runs the same examples every time; locally, "thorough" explores further.
