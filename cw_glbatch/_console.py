@@ -72,6 +72,11 @@ def logging_to(stream: TextIO, verbosity: int) -> Iterator[None]:
             logger.propagate = propagate
 
 
+def _command_handlers() -> list[logging.Handler]:
+    """The handlers `logging_to` installed, on the loggers it sets up."""
+    return [h for name in ("cw_glbatch", "httpx") for h in logging.getLogger(name).handlers]
+
+
 def progress_text(progress: Progress, elapsed: float) -> str:
     """``120/400 batches (30%), 118 created, 2 failed, 40.0/s, about 7 s left``."""
     done, total = progress.done, progress.total
@@ -92,7 +97,7 @@ def progress_text(progress: Progress, elapsed: float) -> str:
 
 
 def _duration(seconds: float) -> str:
-    whole = round(seconds)
+    whole = max(1, round(seconds))
     if whole < 60:
         return f"{whole} s"
     if whole < 3600:
@@ -129,6 +134,10 @@ class ProgressDisplay:
         self._start = self._last = clock()
         self._pending: Progress | None = None  # figures not shown yet
         self._drawn = False
+        # On a terminal, a log line must not start in the middle of the progress line.
+        self._handlers = _command_handlers() if terminal else []
+        for handler in self._handlers:
+            handler.addFilter(self._clear_line)
 
     def __call__(self, progress: Progress) -> None:
         """Show ``progress`` if a line is due, or if it is the last batch."""
@@ -146,6 +155,15 @@ class ProgressDisplay:
             self._stream.write("\n")
             self._stream.flush()
             self._drawn = False
+        for handler in self._handlers:
+            handler.removeFilter(self._clear_line)
+
+    def _clear_line(self, record: logging.LogRecord) -> bool:
+        """A handler filter: wipe the progress line before a record is written (redrawn later)."""
+        if self._drawn:
+            self._stream.write(f"\r{_CLEAR_TO_END}")
+            self._drawn = False
+        return True
 
     def _show(self, now: float) -> None:
         progress, self._pending = self._pending, None

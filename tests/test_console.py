@@ -139,3 +139,23 @@ def test_logging_to_touches_only_its_loggers_and_restores_them():
     assert logging.getLogger().handlers == root_handlers
     assert logging.getLogger("cw_glbatch").handlers == []
     assert logging.getLogger("cw_glbatch").propagate is True
+
+
+def test_a_log_line_on_a_terminal_starts_on_a_clean_line():
+    """A log record wipes the drawn progress line first; the next figures are drawn anew."""
+    clock, stream = Clock(), io.StringIO()
+    with logging_to(stream, 0):
+        display = ProgressDisplay(stream, terminal=True, clock=clock)
+        clock.now += 1.0
+        display(Progress(1, 3, created=1))
+        logging.getLogger("cw_glbatch").warning("careful")
+        clock.now += 1.0
+        display(Progress(2, 3, created=2))
+        display.close()
+        assert [h.filters for h in logging.getLogger("cw_glbatch").handlers] == [[]]
+        logging.getLogger("cw_glbatch").warning("after")
+    out = stream.getvalue()
+    drawn, _, rest = out.partition("\r\x1b[K")
+    assert drawn == "\r1/3 batches (33%), 1 created, 0 failed, 1.0/s, about 2 s left\x1b[K"
+    assert re.match(rf"^{ISO} WARNING cw_glbatch: careful\n\r2/3 batches", rest)
+    assert re.match(rf"^{ISO} WARNING cw_glbatch: after$", out.splitlines()[-1])
