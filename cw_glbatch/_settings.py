@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream  # its line numbers, for the messages
 
 from ._batches import StopKind
 from ._exceptions import ConfigurationError
@@ -46,9 +48,6 @@ def read_env_file(path: Path) -> dict[str, str]:
         ConfigurationError: The file cannot be read, or a line is not ``NAME=value``
             (``file:line: ...``).
     """
-    from dotenv import dotenv_values  # noqa: PLC0415 - only the create command needs it
-    from dotenv.parser import parse_stream  # noqa: PLC0415
-
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
