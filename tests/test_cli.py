@@ -159,6 +159,12 @@ def test_env_file_supplies_credentials(server, batches_file, tmp_path, monkeypat
     assert create(tmp_path, batches_file, "--env-file", str(env)) == 0
 
 
+def test_missing_env_file_exits_2(batches_file, tmp_path, capsys):
+    """An env file that does not exist: exit 2 naming it."""
+    assert create(tmp_path, batches_file, "--env-file", str(tmp_path / "nope.env")) == 2
+    assert f"cannot read {tmp_path / 'nope.env'}: No such file" in capsys.readouterr().err
+
+
 def test_malformed_env_file_exits_2(batches_file, tmp_path, capsys):
     """An env file line without NAME=value: exit 2 naming the line."""
     env = tmp_path / ".env"
@@ -291,13 +297,18 @@ def test_progress_is_logged_when_stderr_is_not_a_terminal(server, batches_file, 
     )
 
 
-def test_401_names_the_settings_and_env_file_never_values(server, batches_file, tmp_path, capsys):
-    """Refused credentials: the stop reason once, the variables to check and the env file named."""
+@pytest.mark.parametrize("verbosity", [[], ["-vv"]], ids=["default", "-vv"])
+def test_401_names_the_settings_and_env_file_never_values(
+    server, batches_file, tmp_path, capsys, verbosity
+):
+    """Refused credentials: the variables to check and the env file named, no value shown."""
     env = tmp_path / "cw.env"
     env.write_text("CW_PRIVATE_KEY=not-the-key-7f3a\n")
-    assert create(tmp_path, batches_file, "--env-file", str(env)) == 3
+    assert create(tmp_path, batches_file, "--env-file", str(env), *verbosity) == 3
     err = capsys.readouterr().err
-    assert err.count("authentication failed") == 1
+    assert err.count("cw-glbatch: stopped: authentication failed") == 1
+    # the reason is said once; with -v the log also records when it happened
+    assert err.count("authentication failed") == (1 if not verbosity else 2)
     assert (
         "cw-glbatch: check CW_COMPANY_ID, CW_PUBLIC_KEY, CW_PRIVATE_KEY and CW_CLIENT_ID "
         f"(set CW_PRIVATE_KEY in {env}, the others in the environment)"
