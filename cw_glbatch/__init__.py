@@ -18,6 +18,7 @@ from ._exceptions import (
     OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
+    ResultsNotWrittenError,
     ServerError,
     ValidationError,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "PermissionDeniedError",
     "Progress",
     "RateLimitError",
+    "ResultsNotWrittenError",
     "RunReport",
     "ServerError",
     "ValidationError",

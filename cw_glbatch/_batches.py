@@ -31,10 +31,12 @@ from ._exceptions import (
     PermissionDeniedError,
     ValidationError,
 )
+from ._finish import finished_report, not_written, put_in_place
 from ._http import COMPANY_INFO_PATH
 from ._identifiers import BATCH_ID_VARIABLE, Identifiers, request_problems
 from ._journal import Journal, file_digest, fingerprint, ids_digest, previous_successes
 from ._models import BatchError, BatchRequest, BatchResult, Progress, RunReport
+from ._preflight import check_concurrency, check_paths, journal_path, remove_stale_temporaries
 from ._reader import XmlBatchReader
 from ._writer import XmlResultWriter
 
@@ -131,6 +133,23 @@ class _Run:
         self.held: list[BatchResult] = []  # results held back until created ids are known
         self.done = 0
         self.total: int | None = None
+        # Batches an earlier, finished run created, by `ids_digest` (from its success file).
+        self.carried = journal.carried if journal else {}
+
+    def report(self, batches: Iterable[BatchRequest]) -> RunReport:
+        """Run over ``batches`` and say what became of them."""
+        started = time.monotonic()
+        sent_before = self.client.requests_sent
+        self.execute(batches)
+        return RunReport(
+            tuple(self.results or ()),
+            {status: self.counts[status] for status in ("created", "failed", "planned")},
+            time.monotonic() - started,
+            self.client.requests_sent - sent_before,
+            self.stop_reason,
+            self.dry_run,
+            self.stop_error,
+        )
 
     # -- the main loop (calling thread) ----------------------------------------------------
 
@@ -194,8 +213,8 @@ class _Run:
                     "unfinished run recorded. Run the same input again to finish that run, or "
                     "delete the journal if you are sure."
                 )
-            if entry is None and journal.carried and not request.errors:
-                carried = journal.carried.get(ids_digest(request.gl_rec_ids))
+        if entry is None and self.carried and not request.errors:
+            carried = self.carried.get(ids_digest(request.gl_rec_ids))
         known = entry.identifier if entry else carried[0] if carried else None
         identifier, problem = self.identifiers.assign(request, known)
 
@@ -450,8 +469,6 @@ def create_batches(
         run_journal = None
     else:
         run_journal = journal if isinstance(journal, Journal) else Journal(journal)
-    started = time.monotonic()
-    sent_before = client.requests_sent
     run = _Run(
         client,
         concurrency=concurrency,
@@ -463,19 +480,10 @@ def create_batches(
         journal=run_journal,
     )
     try:
-        run.execute(batches)
+        return run.report(batches)
     finally:
-        if run_journal is not None:
-            run_journal.close()
-    return RunReport(
-        tuple(run.results or ()),
-        {status: run.counts[status] for status in ("created", "failed", "planned")},
-        time.monotonic() - started,
-        client.requests_sent - sent_before,
-        run.stop_reason,
-        run.dry_run,
-        run.stop_error,
-    )
+        if run_journal is not None and run_journal is not journal:
+            run_journal.close()  # opened here; a caller's journal stays open (and locked)
 
 
 def process_file(
@@ -507,21 +515,90 @@ def process_file(
         **options: Passed to `create_batches` (``concurrency``, ``dry_run``, ``variables``,
             ``progress``, ``keep_results``, default False here).
 
+    Before anything is sent or any file is created, the paths and options are checked: the
+    success file, the fail file and the journal must be different files, neither output the
+    input (the fail file may be: retrying a fail file in place), each absent or a regular file
+    in a folder that can be written. Temporary files left beside the outputs by a killed run
+    are removed. The journal is locked for the whole run, so a second run on the same files
+    stops at once.
+
     Raises:
+        ConfigurationError: A path or an option cannot be used; nothing was sent.
         InputError: The input file is not usable; nothing was sent.
-        JournalError: A journal of an unfinished run of another input is in the way.
+        JournalError: The journal is in use by another run, damaged, or records an unfinished
+            run of another input; nothing was sent.
+        ResultsNotWrittenError: Batches were sent but the result files could not be written;
+            the journal stays, and the same call finishes the job.
     """
+    check_concurrency(options.get("concurrency", DEFAULT_CONCURRENCY))
+    check_paths(input_file, success_file, fail_file)
     options.setdefault("keep_results", False)
     batches: Iterator[BatchRequest] = iter(XmlBatchReader(input_file))
-    if options.get("dry_run"):
-        return create_batches(client, batches, **options)
+    if options.get("dry_run"):  # no journal, no files; batches carried over count as created
+        return _dry_run(client, batches, previous_successes(success_file), options)
     try:
-        journal = Journal(f"{os.fspath(success_file)}.journal", source=file_digest(input_file))
-        journal.carried = previous_successes(success_file)
+        journal = Journal(journal_path(success_file), source=file_digest(input_file))
     except BaseException:
         batches.close()  # type: ignore[attr-defined]
         raise
-    with XmlResultWriter(success_file=success_file, fail_file=fail_file) as writer:
-        report = create_batches(client, batches, on_result=writer.write, journal=journal, **options)
+    try:
+        finished = finished_report(journal, success_file, fail_file)
+        if finished is not None:
+            batches.close()  # type: ignore[attr-defined]
+            journal.remove()
+            return finished
+        remove_stale_temporaries(success_file, fail_file)
+        journal.carried = previous_successes(success_file)
+        report = _run_to_files(
+            client, batches, journal=journal, files=(success_file, fail_file), options=options
+        )
+    except BaseException as err:
+        if journal.sent_any:  # something may have been sent: keep the record of it
+            journal.close()
+            if isinstance(err, OSError):
+                raise not_written(err, journal.path) from err
+        else:
+            journal.remove()  # nothing was sent: leave nothing behind
+        raise
     journal.remove()  # the files are in place: nothing left to resume
     return report
+
+
+def _run_to_files(
+    client: ConnectWiseClient,
+    batches: Iterator[BatchRequest],
+    *,
+    journal: Journal,
+    files: tuple[str | os.PathLike[str], str | os.PathLike[str]],
+    options: dict[str, Any],
+) -> RunReport:
+    """Run, write both files, and record that they are written before putting them in place."""
+    success_file, fail_file = files
+    try:
+        writer = XmlResultWriter(success_file=success_file, fail_file=fail_file)
+    except BaseException:
+        batches.close()  # type: ignore[attr-defined]
+        raise
+    with writer:
+        report = create_batches(client, batches, on_result=writer.write, journal=journal, **options)
+        put_in_place(writer, journal, report)
+    return report
+
+
+def _dry_run(
+    client: ConnectWiseClient,
+    batches: Iterator[BatchRequest],
+    carried: dict[bytes, tuple[str, int]],
+    options: dict[str, Any],
+) -> RunReport:
+    settings: dict[str, Any] = {
+        "concurrency": DEFAULT_CONCURRENCY,
+        "variables": None,
+        "on_result": None,
+        "progress": None,
+        **options,
+        "dry_run": True,
+    }
+    run = _Run(client, journal=None, **settings)
+    run.carried = carried
+    return run.report(batches)

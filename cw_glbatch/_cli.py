@@ -1,13 +1,17 @@
 """The cw-glbatch command: create, validate, demo, simulator.
 
 Exit codes: 0 every batch created (or, for validate, no problem found); 1 some batches failed;
-2 bad input or usage; 3 ConnectWise could not be reached or refused the credentials.
+2 bad input or usage, nothing sent; 3 ConnectWise could not be reached or refused the
+credentials; 4 batches were created but the result files could not be written (run the same
+command again to finish).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +21,7 @@ from ._batches import BATCH_ID_VARIABLE, DEFAULT_CONCURRENCY, process_file, stop
 from ._client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ConnectWiseClient
 from ._console import ProgressDisplay, logging_to
 from ._demo import run_demo, run_simulator
-from ._exceptions import ApiError, ConfigurationError, CwGlBatchError
+from ._exceptions import ApiError, ConfigurationError, CwGlBatchError, ResultsNotWrittenError
 from ._models import BatchResult, RunReport
 from ._reader import XmlBatchReader
 from ._settings import Settings
@@ -25,7 +29,7 @@ from ._version import __version__
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_WRITTEN = 0, 1, 2, 3, 4
 
 
 class _Usage(Exception):  # noqa: N818 - an exit path, not an error of the library
@@ -58,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         "--max-retries", type=_not_negative, default=DEFAULT_MAX_RETRIES, help="per request"
     )
     create.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds allowed per request"
+        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, help="seconds allowed per request"
     )
     create.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
 
@@ -109,6 +113,16 @@ def _whole(text: str, least: int) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < least:
         raise argparse.ArgumentTypeError(f"must be {least} or more, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
     return value
 
 
@@ -215,8 +229,9 @@ def _report(report: RunReport, args: argparse.Namespace, would_fail: list[dict[s
         for batch in would_fail:
             line, reason = batch["batch_line"], batch["reason"]
             print(f"{args.input}: batch at line {line} would fail: {reason}")
-        planned, failed = summary["planned"], summary["failed"]
-        print(f"dry run: {planned} batches would be created, {failed} would fail")
+        planned, failed, created = summary["planned"], summary["failed"], summary["created"]
+        carried = f", {created} already created (in the success file)" if created else ""
+        print(f"dry run: {planned} batches would be created, {failed} would fail{carried}")
     else:
         print(f"created {summary['created']}, failed {summary['failed']} in {report.elapsed:.2f} s")
         print(f"success file: {args.success}")
@@ -265,12 +280,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
     with logging_to(sys.stderr, _verbosity(args)):
-        return _run_reporting_errors(args)
+        return _run_reporting_errors(args, sys.argv[1:] if argv is None else argv)
 
 
-def _run_reporting_errors(args: argparse.Namespace) -> int:
+def _run_reporting_errors(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         return _run(args)
+    except ResultsNotWrittenError as err:
+        again = shlex.join(["cw-glbatch", *argv])
+        print(f"cw-glbatch: error: {err}\nTo finish: {again}", file=sys.stderr)
+        return EXIT_NOT_WRITTEN
     except ApiError as err:
         print(f"cw-glbatch: error: ConnectWise: {err}", file=sys.stderr)
         return EXIT_UNREACHABLE

@@ -20,13 +20,16 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from . import _http
+from ._bounds import DEFAULT_MAX_ANSWER_BYTES, bound_transports, deadline, read_answer
 from ._exceptions import ApiError, ClientClosedError, ConfigurationError, NotFoundError
 from ._models import AccountingBatch, GLExport
+from ._preflight import check_client_options
 from ._reader import MAX_IDENTIFIER_LENGTH
 from ._retry import RequestPacer, Verdict, decide
 from ._version import __version__
 
 __all__ = [
+    "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_TIMEOUT",
@@ -65,7 +68,9 @@ class ConnectWiseClient:
         private_key: The API member's private key. Never logged, shown or put in errors.
         client_id: The integration's ``clientId`` (from the ConnectWise developer portal).
         codebase: The codebase (``v2025_1/``) when known; skips the lookup.
-        timeout: Seconds allowed for each request (connect, read, write and pool).
+        timeout: Seconds allowed for each request, from sending it to the last byte of the
+            answer (a finite number above 0). A POST that runs out of it has an unknown
+            outcome.
         max_retries: How many times a failed request may be sent again when that is safe.
         http_client: An `httpx.Client` to send requests with; the caller keeps ownership and
             closes it. Its base URL and authentication are not used.
@@ -77,6 +82,8 @@ class ConnectWiseClient:
         allow_insecure_http: Allow ``http://`` to a host that is not this machine.
         verify: A CA bundle path or an `ssl.SSLContext` to verify the server's certificate with,
             instead of the default trust store. Verification cannot be turned off.
+        max_answer_bytes: The largest decoded answer accepted; a larger one fails the request
+            (for a POST: outcome unknown). ConnectWise's answers are far smaller.
         sleep: The function used to wait between retries (tests pass a fake).
 
     Raises:
@@ -101,6 +108,7 @@ class ConnectWiseClient:
         max_requests_per_minute: float | None = None,
         allow_insecure_http: bool = False,
         verify: str | os.PathLike[str] | ssl.SSLContext | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         missing = [
@@ -119,8 +127,13 @@ class ConnectWiseClient:
             raise ConfigurationError("give exactly one of site= and base_url=")
         if http_client is not None and (transport is not None or verify is not None):
             raise ConfigurationError("give transport= or verify= only without http_client=")
-        if max_retries < 0:
-            raise ConfigurationError(f"max_retries must be 0 or more, not {max_retries}")
+        check_client_options(
+            timeout=timeout,
+            max_retries=max_retries,
+            max_requests_per_minute=max_requests_per_minute,
+            max_answer_bytes=max_answer_bytes,
+            client_id=client_id,
+        )
         self._api_root: str | None = None
         if base_url is not None:
             self._api_root = base_url.rstrip("/")
@@ -135,13 +148,15 @@ class ConnectWiseClient:
         ):
             raise ConfigurationError(
                 f"{self._origin} is plain HTTP: credentials would cross the network unencrypted. "
-                "Use https://, or pass allow_insecure_http=True if you really mean it."
+                "Use an https:// address (the cw-glbatch command accepts plain HTTP only to this "
+                "machine); from Python, pass allow_insecure_http=True if you really mean it."
             )
         if not self._origin.startswith(("http://", "https://")):
             raise ConfigurationError(f"{self._origin}: only https:// (or http://) URLs are allowed")
 
         self.company_id = company_id
         self._timeout = timeout
+        self._max_answer_bytes = max_answer_bytes
         self._max_retries = max_retries
         self._sleep = sleep
         self._rng = random.random  # spreads backoff waits; not for security
@@ -149,8 +164,11 @@ class ConnectWiseClient:
         self._root_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._requests_sent = 0
+        auth = _http.auth_headers(company_id, public_key, private_key, client_id)
+        # What a server must never be able to echo into a message, a log or a file.
+        self._secrets = (auth["Authorization"].removeprefix("Basic "), private_key, client_id)
         self._headers = {
-            **_http.auth_headers(company_id, public_key, private_key, client_id),
+            **auth,
             "Accept": (
                 f"application/vnd.connectwise.com+json; version={api_version}"
                 if api_version
@@ -171,6 +189,7 @@ class ConnectWiseClient:
                 verify=verify if verify is not None else True,
                 limits=_LIMITS,
             )
+            bound_transports(self._http)
             self._owns_http = True
 
     @classmethod
@@ -298,7 +317,7 @@ class ConnectWiseClient:
         response = self._request("POST", BATCHES_PATH, content=body)
         # Any 2xx means created, even when a proxy replaced the body: keep what came.
         try:
-            data = response.json() if response.content else {}
+            data = _http.json_value(response.content) if response.content else {}
         except ValueError:
             data = {"body": response.text[:_MAX_KEPT_BODY]}
         return GLExport(identifier, ids, data if isinstance(data, Mapping) else {"body": data})
@@ -336,6 +355,7 @@ class ConnectWiseClient:
         number = 1
         url: str | None = self.api_root + BATCHES_PATH
         followed: set[str] = set()
+        previous: object = None
         while url is not None:
             # A next link carries its own query; params would replace it.
             query = {**params, "page": number} if not followed else None
@@ -343,6 +363,13 @@ class ConnectWiseClient:
             page = _http.decode_json(response, "GET", BATCHES_PATH)
             if not isinstance(page, list):
                 raise ApiError("expected a list of batches", method="GET", path=BATCHES_PATH)
+            if page and page == previous and not followed:  # a server ignoring page numbers
+                raise ApiError(
+                    f"page {number} repeats the page before it; the server ignores paging",
+                    method="GET",
+                    path=BATCHES_PATH,
+                )
+            previous = page
             yield from (_http.decode_batch(item, "GET", BATCHES_PATH) for item in page)
             url = _http.next_link(response.headers.get("link"))
             if url is not None:
@@ -443,12 +470,12 @@ class ConnectWiseClient:
             with self._count_lock:
                 self._requests_sent += 1
             try:
-                response = http.send(request, follow_redirects=False)
-            except httpx.TransportError as err:
+                response = self._exchange(http, request)
+            except httpx.HTTPError as err:
                 decision = decide(
                     method,
                     None,
-                    failure=_http.transport_failure(err),
+                    failure=_http.transport_failure(err, method),
                     attempt=attempt,
                     max_retries=self._max_retries,
                     jitter=self._rng(),
@@ -462,8 +489,9 @@ class ConnectWiseClient:
                         self._timeout,
                         outcome_unknown=unknown,
                         host=urlsplit(url).netloc,
+                        secrets=self._secrets,
                     ) from err
-                reason = f"{type(err).__name__}: {err}"
+                reason = f"{type(err).__name__}: {_http.redact_text(str(err), self._secrets)}"
             else:
                 retry_after = _http.retry_after_seconds(response.headers.get("retry-after"))
                 decision = decide(
@@ -498,10 +526,40 @@ class ConnectWiseClient:
             )
             self._sleep(decision.wait)
 
+    def _exchange(self, http: httpx.Client, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read its answer whole, within the deadline and the size cap.
+
+        Every known secret is redacted from the answer before anything reads it.
+        """
+        expires = time.monotonic() + self._timeout
+        with deadline(expires):
+            response = http.send(request, follow_redirects=False, stream=True)
+            try:
+                content = read_answer(response, limit=self._max_answer_bytes, expires=expires)
+            finally:
+                response.close()
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=_http.redact(content, self._secrets),
+            request=request,
+        )
+
     def _check_next_link(self, url: str, followed: set[str]) -> None:
-        """Refuse a next-page link to another server, or back to a page already read."""
-        if _http.origin_of(url) != _http.origin_of(self.api_root):
-            problem = f"to another server ({_http.origin_of(url)})"
+        """Refuse a next-page link to another server, back to a page already read, or broken."""
+        try:
+            origin = _http.origin_of(url)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            origin = None
+        if origin is None:
+            problem = "that is not a valid URL"
+        elif origin != _http.origin_of(self.api_root):
+            problem = f"to another server ({origin})"
         elif url in followed:
             problem = "back to a page already read"
         else:

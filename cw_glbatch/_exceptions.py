@@ -4,7 +4,8 @@ The tree::
 
     CwGlBatchError
     ├── InputError                   the input file cannot be used (file:line:column in the message)
-    ├── JournalError                 a run journal belongs to another input, or is damaged
+    ├── JournalError                 a run journal belongs to another input, is damaged or in use
+    ├── ResultsNotWrittenError       batches were sent, the result files could not be written
     ├── ConfigurationError          the client cannot be set up as asked (missing credentials, ...)
     ├── ClientClosedError            a call on a closed ConnectWiseClient
     └── ApiError                     ConnectWise answered with an error, or could not be reached
@@ -43,6 +44,7 @@ __all__ = [
     "OutcomeUnknownError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResultsNotWrittenError",
     "ServerError",
     "ValidationError",
 ]
@@ -80,15 +82,35 @@ class InputError(CwGlBatchError):
 
 
 class ConfigurationError(CwGlBatchError):
-    """The client cannot be set up as asked: a credential is missing, a URL is unsafe, ..."""
+    """The client or a run cannot be set up as asked; nothing was sent.
+
+    A credential is missing or cannot be sent, a URL is unsafe, an option is out of range, or an
+    output path cannot be used (files that collide, a directory, a folder that is missing).
+    """
 
 
 class JournalError(CwGlBatchError):
-    """A run journal cannot be used: it records another input's unfinished run, or is damaged.
+    """A run journal cannot be used: another input's unfinished run, damaged, or in use.
 
     Nothing was sent. The message says what to do: run the input the journal belongs to, or
     delete the journal once its batches are accounted for.
     """
+
+
+class ResultsNotWrittenError(CwGlBatchError):
+    """Batches may have been created, but the result files could not be written.
+
+    The disk filled up, or a permission changed, during the run. The journal keeps what was
+    created: once the cause is fixed, the same call finishes the job without sending anything
+    twice. The earlier result files, if any, are as they were.
+
+    Attributes:
+        journal: The path of the journal that keeps the run.
+    """
+
+    def __init__(self, message: str, *, journal: str) -> None:
+        self.journal = journal
+        super().__init__(message)
 
 
 class ClientClosedError(CwGlBatchError):

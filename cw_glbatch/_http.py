@@ -28,6 +28,7 @@ from ._retry import Failure
 
 __all__ = [
     "COMPANY_INFO_PATH",
+    "AnswerTooLarge",
     "auth_headers",
     "batch_body",
     "condition_string",
@@ -36,8 +37,11 @@ __all__ = [
     "error_for_response",
     "identifier_conditions",
     "is_loopback",
+    "json_value",
     "next_link",
     "origin_of",
+    "redact",
+    "redact_text",
     "retry_after_seconds",
     "transport_error",
     "transport_failure",
@@ -56,6 +60,43 @@ _TAG = re.compile(r"<[^>]+>")
 _LINK = re.compile(r"<([^>]*)>\s*;([^,]*)")
 _MAX_QUOTED = 200  # characters of a non-JSON body kept in a message
 COMPANY_INFO_PATH = "/login/companyinfo/"  # + company id: where the codebase is looked up
+REDACTED = "[redacted]"
+_MIN_SECRET = 8  # characters; ConnectWise's keys are 16, clientIds are GUIDs
+
+
+class AnswerTooLarge(httpx.HTTPError):
+    """An answer's decoded body passed the client's size cap (raised by the client)."""
+
+
+def _spellings(secret: str) -> set[str]:
+    """How a server may write ``secret`` back: as is, JSON-escaped, with ``/`` escaped."""
+    quoted = json.dumps(secret)[1:-1]
+    return {
+        secret,
+        quoted,
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        quoted.replace("/", "\\/"),
+    }
+
+
+def redact(content: bytes, secrets: Iterable[str]) -> bytes:
+    """``content`` with every spelling of each secret replaced by ``[redacted]``.
+
+    Applied to everything a server answers before it can reach a message, a log or a file, so
+    a server that echoes the request's headers cannot leak the credentials. Secrets shorter
+    than 8 characters are left alone: replacing them would mangle ordinary text.
+    """
+    for secret in secrets:
+        if len(secret) < _MIN_SECRET:
+            continue  # too short to tell from ordinary text; real credentials are longer
+        for spelling in sorted(_spellings(secret), key=len, reverse=True):
+            content = content.replace(spelling.encode("utf-8"), REDACTED.encode())
+    return content
+
+
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every spelling of each secret replaced by ``[redacted]`` (see `redact`)."""
+    return redact(text.encode("utf-8", "surrogatepass"), secrets).decode("utf-8", "surrogatepass")
 
 
 def auth_headers(
@@ -171,7 +212,7 @@ def _describe_body(content: bytes, content_type: str) -> tuple[str, Mapping[str,
     text = content.decode("utf-8", "replace").strip()
     if "json" in content_type or text.startswith("{"):
         try:
-            data = json.loads(text)
+            data = json_value(text)
         except ValueError:
             data = None
         if isinstance(data, Mapping):
@@ -258,7 +299,7 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
-def _untrusted_certificate(err: httpx.TransportError) -> bool:
+def _untrusted_certificate(err: httpx.HTTPError) -> bool:
     cause: BaseException | None = err
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
@@ -267,8 +308,18 @@ def _untrusted_certificate(err: httpx.TransportError) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(err)
 
 
-def transport_failure(err: httpx.TransportError) -> Failure:
-    """What an httpx transport error means for `_retry.decide`."""
+# Answers that came but cannot be used: the server got the request.
+_UNUSABLE_ANSWER = (AnswerTooLarge, httpx.DecodingError)
+
+
+def transport_failure(err: httpx.HTTPError, method: str) -> Failure:
+    """What an httpx failure (no usable answer) means for `_retry.decide`.
+
+    An answer too large or that cannot be decoded came after the request arrived: for a POST
+    that leaves its outcome unknown; for a read, asking again would get the same answer.
+    """
+    if isinstance(err, _UNUSABLE_ANSWER):
+        return Failure.AFTER_SENDING if method == "POST" else Failure.PERMANENT
     if isinstance(err, _PERMANENT) or _untrusted_certificate(err):
         return Failure.PERMANENT
     if isinstance(err, _NOT_SENT):
@@ -279,19 +330,22 @@ def transport_failure(err: httpx.TransportError) -> Failure:
 def transport_error(
     method: str,
     path: str,
-    err: httpx.TransportError,
+    err: httpx.HTTPError,
     timeout: float,
     *,
     outcome_unknown: bool,
     host: str = "",
+    secrets: Iterable[str] = (),
 ) -> ApiError:
-    """The exception for a request that got no response (``outcome_unknown`` as decided).
+    """The exception for a request that got no usable response (``outcome_unknown`` as decided).
 
-    ``host`` names the server that was tried, for the message.
+    ``host`` names the server that was tried, for the message. ``secrets`` are redacted from
+    the failure's text, which may quote what the server sent.
     """
     server = host or "the server"
+    detail = redact_text(str(err), secrets)
     if outcome_unknown:
-        what = "timed out" if isinstance(err, httpx.TimeoutException) else f"failed ({err})"
+        what = "timed out" if isinstance(err, httpx.TimeoutException) else f"failed ({detail})"
         return exc.OutcomeUnknownError(
             f"the request {what} after it was sent; the batch may or may not have been created",
             method=method,
@@ -303,21 +357,31 @@ def transport_error(
             method=method,
             path=path,
         )
+    if isinstance(err, _UNUSABLE_ANSWER):
+        return ApiError(f"the answer cannot be used: {detail}", method=method, path=path)
     if _untrusted_certificate(err):
         return exc.ApiConnectionError(
-            f"{server}: its TLS certificate is not trusted ({err}); pass verify= a CA bundle "
+            f"{server}: its TLS certificate is not trusted ({detail}); pass verify= a CA bundle "
             "if it is signed by a private authority",
             method=method,
             path=path,
         )
     return exc.ApiConnectionError(
-        f"cannot connect to {server}: {str(err) or type(err).__name__}", method=method, path=path
+        f"cannot connect to {server}: {detail or type(err).__name__}", method=method, path=path
     )
+
+
+def json_value(text: str | bytes) -> Any:
+    """``text`` parsed as JSON; `ValueError` for anything that is not (nesting too deep too)."""
+    try:
+        return json.loads(text)
+    except RecursionError:  # a hostile answer nested thousands deep
+        raise ValueError("JSON nested too deeply") from None
 
 
 def decode_json(response: httpx.Response, method: str, path: str) -> Any:
     try:
-        return response.json()
+        return json_value(response.content)
     except ValueError:
         raise ApiError(
             "the answer is not JSON: " + response.text[:200],

@@ -52,12 +52,12 @@ class _Handlers:
     """Expat callbacks: a small state machine over the four levels of the format."""
 
     __slots__ = (
-        "_batch_line", "_depth", "_digits", "_errors", "_fragment", "_has_identifier", "_has_ids",
-        "_identifier", "_ids_line", "_invalid", "_parser", "_resume", "_seen", "_spool", "_text",
-        "_unknown", "_unknown_size", "closed_at", "stack", "state",
+        "_batch_line", "_depth", "_errors", "_fragment", "_has_identifier", "_has_ids",
+        "_identifier", "_ids", "_ids_line", "_invalid", "_parser", "_resume", "_seen", "_spool",
+        "_text", "_unknown", "_unknown_size", "closed_at", "stack", "state",
     )  # fmt: skip
     _identifier: str | None
-    _digits: list[str]
+    _ids: array[int]
     _errors: list[str]
     _invalid: list[str]
     _unknown: list[str]
@@ -97,7 +97,7 @@ class _Handlers:
         self._identifier = None
         self._has_identifier = False
         self._has_ids = False
-        self._digits = []
+        self._ids = array("i")
         self._ids_line = line
         self._errors = []
         self._invalid = []
@@ -109,6 +109,8 @@ class _Handlers:
     def start(self, name: str, attrs: dict[str, str]) -> None:
         state = self.state
         if state == _IDS and name == "glRecId":
+            if attrs:
+                self._refuse_attributes(name, attrs)
             self.state = _ID
             self._text = ""
             return
@@ -121,6 +123,8 @@ class _Handlers:
         elif state == _ROOT:
             if name != "Batch":
                 self.refuse(self._misplaced(name))
+            if attrs:
+                self._refuse_attributes(name, attrs)
             self.state = _BATCH
             self._begin_batch(self._line())
         elif state == _DOC:
@@ -141,15 +145,19 @@ class _Handlers:
             )
 
     def _start_in_batch(self, name: str, attrs: dict[str, str]) -> None:
-        if name == "glRecIds":
-            if self._has_ids:
-                self._error("a second <glRecIds> in this <Batch>")
+        if name in ("glRecIds", "batchIdentifier") and attrs:
+            self._refuse_attributes(name, attrs)
+        if name in ("glRecIds", "batchIdentifier") and (
+            self._has_ids if name == "glRecIds" else self._has_identifier
+        ):
+            # Kept verbatim, so the fail file gives it back and the batch keeps failing.
+            self._error(f"a second <{name}> in this <Batch>")
+            self._begin_unknown(name, attrs)
+        elif name == "glRecIds":
             self._has_ids = True
             self._ids_line = self._line()
             self.state = _IDS
         elif name == "batchIdentifier":
-            if self._has_identifier:
-                self._error("a second <batchIdentifier> in this <Batch>")
             self._has_identifier = True
             self.state = _IDENT
             self._text = ""
@@ -160,6 +168,12 @@ class _Handlers:
                 f"unknown element <{name}> in <Batch> (expected <batchIdentifier>, <glRecIds>)"
             )
             self._begin_unknown(name, attrs)
+
+    def _refuse_attributes(self, name: str, attrs: dict[str, str]) -> NoReturn:
+        self.refuse(
+            f"<{name}{_attributes(attrs)}> has attributes, which this format does not have "
+            "(they would be ignored). Write each value as an element, or remove them."
+        )
 
     def _begin_unknown(self, name: str, attrs: dict[str, str]) -> None:
         self._resume, self._depth, self.state = self.state, 1, _UNKNOWN
@@ -226,9 +240,9 @@ class _Handlers:
         if self.state == _ID:
             self.state = _IDS
             text = self._text
-            # Up to 9 digits is always in range; anything else is checked one by one.
-            if len(text) < 10 and text.isdigit() and text.isascii():
-                self._digits.append(text)
+            # Up to 9 digits is always in range but for 0; anything else is checked one by one.
+            if len(text) < 10 and text.isdigit() and text.isascii() and (value := int(text)):
+                self._ids.append(value)
             else:
                 self._odd_id(text.strip())
             return
@@ -257,7 +271,7 @@ class _Handlers:
     def _odd_id(self, text: str) -> None:
         """A glRecId that is not 1 to 9 plain digits: padded, 10 digits long, or invalid."""
         if len(text) <= 10 and text.isdigit() and text.isascii() and 0 < int(text) <= MAX_GL_REC_ID:
-            self._digits.append(text)
+            self._ids.append(int(text))
         else:
             self._invalid.append(text)
             self._error(
@@ -266,12 +280,8 @@ class _Handlers:
             )
 
     def _collect_ids(self) -> array[int]:
-        """The batch's ids, checked for zero and for repeats in bulk."""
-        ids = array("i", map(int, self._digits))
-        if 0 in ids:
-            self._invalid.extend(text for text in self._digits if int(text) == 0)
-            ids = array("i", (value for value in ids if value))
-            self._error("glRecId 0 is not a GL entry id", self._ids_line)
+        """The batch's ids, checked for repeats in bulk."""
+        ids = self._ids
         repeats = self._seen.add_all(ids)
         if repeats:
             counts = Counter(ids)
@@ -299,10 +309,8 @@ class _Handlers:
             self._error("this <Batch> has no <glRecIds>", self._batch_line)
         elif not ids and not self._invalid:
             self._error("this <Batch> has an empty <glRecIds>", self._batch_line)
-        self._spool.append(
-            BatchRequest(
-                self._identifier, ids, self._batch_line, self._errors, self._invalid, self._unknown
-            )
+        self._spool.add(
+            self._batch_line, self._identifier, ids, (self._errors, self._invalid, self._unknown)
         )
 
     # -- what went wrong -------------------------------------------------------------------

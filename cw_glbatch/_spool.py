@@ -11,7 +11,7 @@ import mmap
 import struct
 import tempfile
 from array import array
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from typing import IO
 
 from ._models import BatchRequest
@@ -76,22 +76,34 @@ class BatchSpool:
 
     def append(self, request: BatchRequest) -> None:
         """Store one request."""
-        identifier = b"" if request.identifier is None else request.identifier.encode()
-        lists = (request.errors, request.invalid_gl_rec_ids, request.unknown_xml)
-        blobs = [_pack(values) for values in lists]
-        header = _HEADER.pack(
+        self.add(
             request.line,
-            _NONE if request.identifier is None else len(identifier),
-            len(request.gl_rec_ids),
+            request.identifier,
+            array("i", request.gl_rec_ids),
+            (request.errors, request.invalid_gl_rec_ids, request.unknown_xml),
+        )
+
+    def add(
+        self,
+        line: int,
+        identifier: str | None,
+        ids: array[int],
+        lists: tuple[Sequence[str], Sequence[str], Sequence[str]],
+    ) -> None:
+        """Store one request given by its parts: its ids stay 4 bytes each until replayed."""
+        name = b"" if identifier is None else identifier.encode()
+        blobs = [_pack(tuple(values)) for values in lists]
+        header = _HEADER.pack(
+            line,
+            _NONE if identifier is None else len(name),
+            len(ids),
             *(
                 n
                 for values, blob in zip(lists, blobs, strict=True)
                 for n in (len(values), len(blob))
             ),
         )
-        self._file.write(
-            b"".join((header, identifier, array("i", request.gl_rec_ids).tobytes(), *blobs))
-        )
+        self._file.write(b"".join((header, name, ids.tobytes(), *blobs)))
         self.count += 1
 
     def replay(self) -> _Replay:

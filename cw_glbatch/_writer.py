@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import tempfile
@@ -88,21 +89,30 @@ class _AtomicFile:
         # mkstemp creates the file readable and writable by its owner only.
         fd, self.temp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
         self._file: IO[str] = open(fd, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
-        self._file.write(_DECLARATION)
+        self._sha256 = hashlib.sha256()
+        self._put(_DECLARATION)
         self.count = 0
+
+    def _put(self, text: str) -> None:
+        self._file.write(text)
+        self._sha256.update(text.encode("utf-8"))
 
     def write(self, xml: str) -> None:
         if not self.count:
-            self._file.write("<Batches>\n")
-        self._file.write(xml)
+            self._put("<Batches>\n")
+        self._put(xml)
         self.count += 1
 
-    def finish(self) -> None:
-        """Complete the document and make it durable, still under its temporary name."""
-        self._file.write("</Batches>\n" if self.count else "<Batches/>\n")
+    def finish(self) -> str:
+        """Complete the document and make it durable, still under its temporary name.
+
+        Returns the SHA-256 of the file's bytes.
+        """
+        self._put("</Batches>\n" if self.count else "<Batches/>\n")
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
+        return self._sha256.hexdigest()
 
     def replace(self) -> None:
         """Put the finished document in place in one step, and make the rename durable."""
@@ -181,16 +191,22 @@ class XmlResultWriter:
 
     def close(self) -> None:
         """Finish both files and put them in place. Closing again does nothing."""
-        if not self._open:
-            return
+        if self._open:
+            self._finish()
+            self._put_in_place()
+
+    def _finish(self) -> tuple[str, str]:
+        """Complete both files under their temporary names; return their SHA-256 digests."""
         self._open = False
         try:
-            self._success.finish()
-            self._fail.finish()
+            return self._success.finish(), self._fail.finish()
         except BaseException:
             self._success.discard()
             self._fail.discard()
             raise
+
+    def _put_in_place(self) -> None:
+        """Rename the finished files over their paths, success file first."""
         self._success.replace()
         self._fail.replace()
 

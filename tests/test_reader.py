@@ -170,7 +170,7 @@ def test_values_that_are_not_ids_are_errors_kept_verbatim(problems):
     """Non-integers, signs, zero, 32-bit overflow, decimals, empty: each an error, kept."""
     batch = problems["bad-values"]
     assert batch.gl_rec_ids == (10,)
-    assert batch.invalid_gl_rec_ids == ("abc", "-5", "2147483648", "1.5", "", "0")
+    assert batch.invalid_gl_rec_ids == ("abc", "-5", "0", "2147483648", "1.5", "")
     assert len(batch.errors) == 6
     assert batch.errors[0] == (
         "line 13: glRecId 'abc' is not a GL entry id (a whole number from 1 to 2147483647)"

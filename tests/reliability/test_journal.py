@@ -70,14 +70,16 @@ def interrupted_run(fake, folder, stop_after: int) -> None:
 
     from cw_glbatch._batches import create_batches as create  # the writer-less core
 
+    journal = Journal(folder / "ok.xml.journal", source=_digest(folder / "in.xml"))
     with fake.client() as client, pytest.raises(KeyboardInterrupt):
         create(
             client,
             XmlBatchReader(folder / "in.xml"),
             progress=explode,
-            journal=Journal(folder / "ok.xml.journal", source=_digest(folder / "in.xml")),
+            journal=journal,
             concurrency=2,
         )
+    journal.close()  # a journal passed in stays open (and locked) until its owner closes it
 
 
 def _digest(path):

@@ -1,0 +1,142 @@
+"""Bounds on one exchange with a server: an overall deadline, and a cap on the answer's size.
+
+httpx applies its timeouts to each read, so a server trickling one byte a second never times
+out, and it inflates a compressed answer without limit. The client therefore reads every
+answer through `read_answer` (deadline and size checked chunk by chunk, whatever the transport)
+and, for the transports it creates, makes every socket operation wait no longer than the time
+left before the deadline (`bound_transport`), so headers that trickle in time out as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import httpcore
+import httpx
+
+from ._http import AnswerTooLarge
+
+__all__ = ["DEFAULT_MAX_ANSWER_BYTES", "bound_transports", "deadline", "read_answer"]
+
+# ConnectWise's answers are kilobytes; a batch's GL export holds ~1-2 KB per GL entry.
+DEFAULT_MAX_ANSWER_BYTES = 256 * 1024 * 1024
+
+_local = threading.local()  # the deadline of the request this thread is making, if any
+
+
+@contextlib.contextmanager
+def deadline(expires: float) -> Iterator[None]:
+    """Bound this thread's socket operations by ``expires`` (a `time.monotonic` instant)."""
+    previous = getattr(_local, "expires", None)
+    _local.expires = expires
+    try:
+        yield
+    finally:
+        _local.expires = previous
+
+
+def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` shortened to the time left before this thread's deadline."""
+    expires: float | None = getattr(_local, "expires", None)
+    if expires is None:
+        return timeout
+    left = expires - time.monotonic()
+    if left <= 0:
+        raise error("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _BoundedStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _BoundedStream(self._inner.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _BoundedBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        inner = self._inner.connect_tcp(host, port, bounded, local_address, socket_options)
+        return _BoundedStream(inner)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _BoundedStream(self._inner.connect_unix_socket(path, bounded, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def bound_transports(client: httpx.Client) -> bool:
+    """Make the socket operations of ``client``'s own transports respect `deadline`.
+
+    httpx offers no public hook for this, so the network backend of each httpcore pool is
+    wrapped; returns False (leaving the client as it was) if the pools are not as expected.
+    A test with a server that trickles its headers proves it still works.
+    """
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
+    pools: list[Any] = [getattr(transport, "_pool", None) for transport in transports if transport]
+    if not pools or not all(hasattr(pool, "_network_backend") for pool in pools):
+        return False
+    for pool in pools:
+        if not isinstance(pool._network_backend, _BoundedBackend):
+            pool._network_backend = _BoundedBackend(pool._network_backend)
+    return True
+
+
+def read_answer(
+    response: httpx.Response,
+    *,
+    limit: int,
+    expires: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> bytes:
+    """The decoded body of a streamed ``response``, within ``limit`` bytes and the deadline.
+
+    Raises:
+        AnswerTooLarge: The decoded body passes ``limit`` (reading stops there).
+        httpx.ReadTimeout: The deadline passed before the body was complete.
+        httpx.HTTPError: The body could not be read or decoded.
+    """
+    chunks = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise AnswerTooLarge(f"the answer is larger than {limit:,} bytes")
+        if clock() > expires:
+            raise httpx.ReadTimeout("the answer did not arrive complete in time")
+        chunks.append(chunk)
+    return b"".join(chunks)
