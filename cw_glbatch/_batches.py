@@ -9,6 +9,7 @@ before anything is sent again.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import operator
 import os
@@ -554,7 +555,8 @@ def process_file(
         )
     except BaseException as err:
         if journal.sent_any:  # something may have been sent: keep the record of it
-            journal.close()
+            with contextlib.suppress(OSError):  # (the disk may be full: what is in it holds)
+                journal.close()
             if isinstance(err, OSError):
                 raise not_written(err, journal.path) from err
         else:

@@ -20,6 +20,7 @@ between putting them in place and removing the journal is recognised as finished
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -216,10 +217,20 @@ class Journal:
         self.sync()
 
     def close(self) -> None:
-        """Sync and close (releasing the lock); the file stays for a later run to resume."""
-        if not self._file.closed:
+        """Sync and close (releasing the lock); the file stays for a later run to resume.
+
+        The file is closed even when the sync fails (a full disk): the records that could not
+        be written are lost, which is safe, since a batch without its result record is looked
+        up before anything is sent again.
+        """
+        if self._file.closed:
+            return
+        try:
             self.sync()
-            self._file.close()
+        finally:
+            self._pending.clear()
+            with contextlib.suppress(OSError):
+                self._file.close()
 
     def remove(self) -> None:
         """Delete and close: the run finished and its results are safely stored.

@@ -120,7 +120,8 @@ class _AtomicFile:
         _fsync_directory(os.path.dirname(self.path))
 
     def discard(self) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):  # a full disk fails the flush; the file still closes
+            self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temp_path)
 

@@ -483,3 +483,42 @@ def test_journal_that_cannot_be_removed_is_left_with_a_warning(job, monkeypatch,
     assert run(fake, folder).counts["created"] == 5
     assert len(fake.requests) == requests
     assert not (folder / "ok.xml.journal").exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 32 KiB tmpfs (only where this process may mount one: root on Linux), unmounted after."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(folder)],
+        check=False, capture_output=True,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)  # -l: even if a file is open
+
+
+@posix_only
+def test_a_real_full_disk_keeps_the_journal_and_the_same_call_finishes(tmp_path, tiny_disk):
+    """On a disk that fills up mid-run: ResultsNotWrittenError, no temporary left, the journal
+    kept; once there is room, the same call creates the rest, each batch exactly once."""
+    batches = plain_batches(400)
+    write_input(tmp_path / "in.xml", batches)
+    fake = FakeConnectWise()
+    fake.add_unposted(i for b in batches for i in b.gl_rec_ids)
+    ok, bad = tiny_disk / "ok.xml", tiny_disk / "failed.xml"
+    with fake.client() as client, pytest.raises(ResultsNotWrittenError):
+        process_file(client, tmp_path / "in.xml", ok, bad, concurrency=4)
+    assert 0 < len(fake.batches) < 400
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["ok.xml.journal"]
+    subprocess.run(["mount", "-o", "remount,size=4m", str(tiny_disk)], check=True)
+    with fake.client() as client:
+        report = process_file(client, tmp_path / "in.xml", ok, bad, concurrency=4)
+    assert report.counts["created"] == 400
+    assert fake.count_requests(**POST) == 400
+    assert len(list(XmlBatchReader(ok))) == 400
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["failed.xml", "ok.xml"]
