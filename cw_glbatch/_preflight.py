@@ -130,8 +130,8 @@ def _check_output(path: str, name: str) -> None:
         )
     if not os.access(directory, os.W_OK | os.X_OK):
         raise ConfigurationError(
-            f"cannot write the {name} into {directory} (permission denied): give a folder "
-            "you can write to."
+            f"cannot write the {name} into {directory} (no write permission, or a read-only "
+            "filesystem): give a folder you can write to."
         )
 
 

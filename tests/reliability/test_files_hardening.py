@@ -154,7 +154,7 @@ def test_folder_that_cannot_be_written_is_refused(job):
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        with pytest.raises(ConfigurationError, match="permission denied"):
+        with pytest.raises(ConfigurationError, match="cannot write the success file"):
             run(fake, folder, ok="locked/ok.xml")
     finally:
         locked.chmod(0o700)
@@ -485,13 +485,11 @@ def test_journal_that_cannot_be_removed_is_left_with_a_warning(job, monkeypatch,
     assert not (folder / "ok.xml.journal").exists()
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 32 KiB tmpfs (only where this process may mount one: root on Linux), unmounted after."""
-    folder = tmp_path / "tiny"
+def _tmpfs(folder, options: str):
+    """Mount a tmpfs on ``folder`` (only where this process may: root on Linux), then unmount."""
     folder.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(folder)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
         check=False, capture_output=True,
     )  # fmt: skip
     if mounted.returncode != 0:
@@ -500,6 +498,30 @@ def tiny_disk(tmp_path):
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)  # -l: even if a file is open
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 32 KiB filesystem."""
+    yield from _tmpfs(tmp_path / "tiny", "size=32k")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder on a read-only filesystem (not writable even by root)."""
+    yield from _tmpfs(tmp_path / "ro", "ro,size=32k")
+
+
+def test_read_only_folder_is_refused_before_anything(job, read_only_folder):
+    """An output folder that cannot be written (a read-only filesystem) is refused up front."""
+    _, fake, folder = job
+    with (
+        fake.client() as client,
+        pytest.raises(ConfigurationError, match="cannot write the success file"),
+    ):
+        process_file(client, folder / "in.xml", read_only_folder / "ok.xml", folder / "bad.xml")
+    assert fake.requests == []
+    assert sorted(p.name for p in folder.iterdir()) == ["in.xml", "ro"]
 
 
 @posix_only
