@@ -540,12 +540,12 @@ def process_file(
     try:
         journal = Journal(journal_path(success_file), source=file_digest(input_file))
     except BaseException:
-        batches.close()  # type: ignore[attr-defined]
+        _release(batches)
         raise
     try:
         finished = finished_report(journal, success_file, fail_file)
         if finished is not None:
-            batches.close()  # type: ignore[attr-defined]
+            _release(batches)
             journal.remove()
             return finished
         remove_stale_temporaries(success_file, fail_file)
@@ -554,6 +554,7 @@ def process_file(
             client, batches, journal=journal, files=(success_file, fail_file), options=options
         )
     except BaseException as err:
+        _release(batches)
         if journal.sent_any:  # something may have been sent: keep the record of it
             with contextlib.suppress(OSError):  # (the disk may be full: what is in it holds)
                 journal.close()
@@ -576,15 +577,17 @@ def _run_to_files(
 ) -> RunReport:
     """Run, write both files, and record that they are written before putting them in place."""
     success_file, fail_file = files
-    try:
-        writer = XmlResultWriter(success_file=success_file, fail_file=fail_file)
-    except BaseException:
-        batches.close()  # type: ignore[attr-defined]
-        raise
-    with writer:
+    with XmlResultWriter(success_file=success_file, fail_file=fail_file) as writer:
         report = create_batches(client, batches, on_result=writer.write, journal=journal, **options)
         put_in_place(writer, journal, report)
     return report
+
+
+def _release(batches: Iterator[BatchRequest]) -> None:
+    """Let go of what the reader holds (its spool) when the run will not read on."""
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()
 
 
 def _dry_run(
