@@ -21,15 +21,19 @@ __all__ = ["finished_report", "not_written", "put_in_place"]
 def put_in_place(writer: XmlResultWriter, journal: Journal, report: RunReport) -> None:
     """Complete ``writer``'s files, record them in ``journal`` (fsynced), then rename them."""
     success_digest, fail_digest = writer._finish()
-    journal.finish(
-        {
-            "success": success_digest,
-            "fail": fail_digest,
-            "created": report.counts["created"],
-            "failed": report.counts["failed"],
-            "stopped": report.stopped,
-        }
-    )
+    try:
+        journal.finish(
+            {
+                "success": success_digest,
+                "fail": fail_digest,
+                "created": report.counts["created"],
+                "failed": report.counts["failed"],
+                "stopped": report.stopped,
+            }
+        )
+    except BaseException:
+        writer._discard()  # not recorded, so never put in place: the journal resumes instead
+        raise
     writer._put_in_place()
 
 

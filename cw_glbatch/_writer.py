@@ -202,8 +202,7 @@ class XmlResultWriter:
         try:
             return self._success.finish(), self._fail.finish()
         except BaseException:
-            self._success.discard()
-            self._fail.discard()
+            self._discard()
             raise
 
     def _put_in_place(self) -> None:
@@ -215,8 +214,12 @@ class XmlResultWriter:
         """Discard what was written; files already at the paths stay as they were."""
         if self._open:
             self._open = False
-            self._success.discard()
-            self._fail.discard()
+            self._discard()
+
+    def _discard(self) -> None:
+        """Remove both temporary files, finished or not."""
+        self._success.discard()
+        self._fail.discard()
 
     def __enter__(self) -> XmlResultWriter:
         return self

@@ -544,3 +544,22 @@ def test_a_real_full_disk_keeps_the_journal_and_the_same_call_finishes(tmp_path,
     assert fake.count_requests(**POST) == 400
     assert len(list(XmlBatchReader(ok))) == 400
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["failed.xml", "ok.xml"]
+
+
+def test_finish_record_that_cannot_be_written_leaves_no_temporary(job, monkeypatch):
+    """The journal's finishing record fails (disk full): ResultsNotWrittenError, the earlier
+    files untouched, no temporary left; the same call then finishes sending nothing twice."""
+    _, fake, folder = job
+    (folder / "ok.xml").write_text("<Batches/>\n")
+
+    def full(self, record):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Journal, "finish", full)
+    with pytest.raises(ResultsNotWrittenError):
+        run(fake, folder)
+    monkeypatch.undo()
+    assert sorted(p.name for p in folder.iterdir()) == ["in.xml", "ok.xml", "ok.xml.journal"]
+    assert (folder / "ok.xml").read_text() == "<Batches/>\n"
+    assert run(fake, folder).counts["created"] == 5
+    assert fake.count_requests(**POST) == 5
