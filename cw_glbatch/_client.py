@@ -538,10 +538,10 @@ class ConnectWiseClient:
                 content = read_answer(response, limit=self._max_answer_bytes, expires=expires)
             finally:
                 response.close()
-        headers = [
+        headers = [  # as received (bytes: a server may send any), the body now decoded
             (name, value)
-            for name, value in response.headers.multi_items()
-            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+            for name, value in response.headers.raw
+            if name.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
         ]
         return httpx.Response(
             response.status_code,
@@ -552,9 +552,10 @@ class ConnectWiseClient:
 
     def _check_next_link(self, url: str, followed: set[str]) -> None:
         """Refuse a next-page link to another server, back to a page already read, or broken."""
-        try:
-            origin = _http.origin_of(url)
-        except ValueError:  # e.g. an unclosed IPv6 bracket
+        try:  # a header can carry anything: control characters, an unclosed IPv6 bracket, ...
+            httpx.URL(url)
+            origin = _http.origin_of(url) if url.isascii() and url.isprintable() else None
+        except (ValueError, httpx.InvalidURL):
             origin = None
         if origin is None:
             problem = "that is not a valid URL"

@@ -296,11 +296,21 @@ def test_redaction_covers_the_ways_a_server_writes_a_secret(spelling):
     assert b"s3cr3t" not in redact(answer, [CREDENTIALS["private_key"]])
 
 
-def test_a_next_link_that_is_not_a_url_is_an_api_error():
-    """A Link header whose next URL cannot be parsed is refused as an ApiError."""
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[::1",
+        "https://example.test/api/finance/accounting/batches?x=\x01",
+        "https://example.test/api/finance/accounting/batches/\u2028",
+        "https://example.test/" + "a" * 70_000,
+    ],
+    ids=["unclosed bracket", "control character", "non-ASCII", "too long"],
+)
+def test_a_next_link_that_is_not_a_url_is_an_api_error(url):
+    """A Link header whose next URL cannot be used is refused as an ApiError."""
 
     def handler(request: httpx.Request) -> httpx.Response:
-        links = {"link": '<https://[::1>; rel="next"'}
+        links = [(b"link", f'<{url}>; rel="next"'.encode())]  # bytes, as off the wire
         return httpx.Response(200, json=[{"id": 1, "batchIdentifier": "A"}], headers=links)
 
     client = mock_client(handler)
@@ -346,3 +356,15 @@ def test_a_server_ignoring_paging_does_not_loop_forever():
     with mock_client(handler) as client, pytest.raises(ApiError, match="ignores paging"):
         list(client.list_batches(page_size=2))
     assert len(calls) == 2
+
+
+def test_a_header_that_is_not_ascii_does_not_break_the_answer(serve):
+    """A server sending UTF-8 in a header still gets its answer read."""
+    server = serve(
+        lambda conn: conn.sendall(
+            b"HTTP/1.1 200 OK\r\nX-Note: caf\xc3\xa9\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 11\r\n\r\n[{"id": 9}]'
+        )
+    )
+    with client_for(server) as client:
+        assert client.highest_batch_id() == 9
