@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import json
@@ -12,6 +13,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cw_glbatch import (
     ApiError,
@@ -368,3 +371,49 @@ def test_a_header_that_is_not_ascii_does_not_break_the_answer(serve):
     )
     with client_for(server) as client:
         assert client.highest_batch_id() == 9
+
+
+_BODIES = st.one_of(
+    st.sampled_from(
+        [b"", b"[]", b"{}", b"null", b'[{"id": 1}]', b'[{"id": "1"}]', b"[" * 5000,
+         b'{"code": "X", "message": "m", "errors": [1, null, {"field": 1}]}', b'{"errors": "x"}']
+    ),
+    st.binary(max_size=60),
+)  # fmt: skip
+_HEADERS = st.lists(
+    st.tuples(
+        st.sampled_from([b"link", b"retry-after", b"content-type", b"content-encoding"]),
+        st.one_of(
+            st.sampled_from(
+                [b"<https://example.test/api/finance/accounting/batches?page=2>; rel=next",
+                 b'<\x01>; rel="next"', b"gzip", b"br", b"deflate", b"1e309", b"nan",
+                 b"application/json", b"text/html"]
+            ),
+            st.binary(min_size=1, max_size=8).filter(lambda v: b"\r" not in v and b"\n" not in v),
+        ),
+    ),
+    max_size=3,
+)  # fmt: skip
+_CALLS = [
+    lambda client: client.highest_batch_id(),
+    lambda client: list(client.list_batches(page_size=1)),
+    lambda client: client.create_batch("X", [1]),
+    lambda client: client.get_batch(1),
+    lambda client: client.delete_batch(1),
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from([200, 201, 204, 400, 404, 408, 429, 500, 502, 503, 520, 999]), _BODIES, _HEADERS
+)
+def test_any_answer_ends_in_a_result_or_an_api_error(status, body, headers):
+    """Whatever status, body and headers a server sends, each call returns or raises ApiError."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=body, headers=headers)
+
+    with mock_client(handler, max_retries=1) as client:
+        for call in _CALLS:
+            with contextlib.suppress(ApiError):
+                call(client)
