@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -12,6 +13,8 @@ import sys
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cw_glbatch import (
     BatchRequest,
@@ -563,3 +566,23 @@ def test_finish_record_that_cannot_be_written_leaves_no_temporary(job, monkeypat
     assert (folder / "ok.xml").read_text() == "<Batches/>\n"
     assert run(fake, folder).counts["created"] == 5
     assert fake.count_requests(**POST) == 5
+
+
+_JOURNAL = (
+    b'{"journal":1,"baseline":5,"stamp":"S","source":null}\n'
+    b'{"i":0,"f":"ab","id":"S","s":"sending"}\n{"i":0,"f":"ab","id":"S","s":"created","b":7}\n'
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_any_damage_to_a_journal_loads_or_is_a_journal_error(tmp_path_factory, data):
+    """Bytes cut, inserted or flipped anywhere in a journal: it loads, or JournalError says so."""
+    content = bytearray(_JOURNAL)
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(content)))
+        content[at : at + data.draw(st.integers(0, 8))] = data.draw(st.binary(max_size=6))
+    path = tmp_path_factory.mktemp("journal") / "j"
+    path.write_bytes(bytes(content))
+    with contextlib.suppress(JournalError):
+        Journal(path).close()
