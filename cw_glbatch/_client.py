@@ -189,8 +189,10 @@ class ConnectWiseClient:
                 verify=verify if verify is not None else True,
                 limits=_LIMITS,
             )
-            bound_transports(self._http)
             self._owns_http = True
+        # Outside this client's requests (no deadline set in the thread) the wrapped sockets
+        # behave as before, so a caller's own httpx.Client is bounded only while we use it.
+        bound_transports(self._http)
 
     @classmethod
     def from_env(

@@ -417,3 +417,15 @@ def test_any_answer_ends_in_a_result_or_an_api_error(status, body, headers):
         for call in _CALLS:
             with contextlib.suppress(ApiError):
                 call(client)
+
+
+def test_a_callers_own_http_client_is_bounded_too(serve):
+    """With http_client=, trickled headers still run out of the deadline."""
+    headers = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 100 + b"\r\nContent-Length: 0\r\n\r\n"
+    server = serve(lambda conn: server.trickle(conn, headers))
+    with httpx.Client() as http:
+        client = ConnectWiseClient(
+            base_url=server.url, http_client=http, timeout=0.5, max_retries=0, **CREDENTIALS
+        )
+        with pytest.raises(ApiTimeoutError):
+            client.highest_batch_id()
