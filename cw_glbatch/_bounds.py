@@ -3,8 +3,9 @@
 httpx applies its timeouts to each read, so a server trickling one byte a second never times
 out, and it inflates a compressed answer without limit. The client therefore reads every
 answer through `read_answer` (deadline and size checked chunk by chunk, whatever the transport)
-and, for the transports it creates, makes every socket operation wait no longer than the time
-left before the deadline (`bound_transport`), so headers that trickle in time out as well.
+and, for httpx's own transports, makes every socket operation wait no longer than the time left
+before the deadline (`bound_transports`), so headers that trickle in time out as well. Outside
+a `deadline` block the wrapped sockets behave exactly as before.
 """
 
 from __future__ import annotations
