@@ -23,10 +23,11 @@ from . import _http
 from ._exceptions import ApiError, ClientClosedError, ConfigurationError, NotFoundError
 from ._models import AccountingBatch, GLExport
 from ._reader import MAX_IDENTIFIER_LENGTH
-from ._retry import RequestPacer, Verdict, decide
+from ._retry import Failure, RequestPacer, Verdict, decide
 from ._version import __version__
 
 __all__ = [
+    "BATCHES_PATH",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_TIMEOUT",
@@ -77,7 +78,9 @@ class ConnectWiseClient:
         allow_insecure_http: Allow ``http://`` to a host that is not this machine.
         verify: A CA bundle path or an `ssl.SSLContext` to verify the server's certificate with,
             instead of the default trust store. Verification cannot be turned off.
-        sleep: The function used to wait between retries (tests pass a fake).
+        sleep: The function used to wait between retries and for the request ceiling (tests
+            pass a fake).
+        clock: The monotonic clock the request ceiling reads (tests pass a fake).
 
     Raises:
         ConfigurationError: A required argument is missing or empty, or the URL is unsafe.
@@ -102,6 +105,7 @@ class ConnectWiseClient:
         allow_insecure_http: bool = False,
         verify: str | os.PathLike[str] | ssl.SSLContext | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         missing = [
             name
@@ -145,7 +149,11 @@ class ConnectWiseClient:
         self._max_retries = max_retries
         self._sleep = sleep
         self._rng = random.random  # spreads backoff waits; not for security
-        self._pacer = RequestPacer(max_requests_per_minute) if max_requests_per_minute else None
+        self._pacer = (
+            RequestPacer(max_requests_per_minute, clock=clock, sleep=sleep)
+            if max_requests_per_minute
+            else None
+        )
         self._root_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._requests_sent = 0
@@ -248,6 +256,11 @@ class ConnectWiseClient:
         return self._requests_sent
 
     @property
+    def origin(self) -> str:
+        """The ConnectWise server this client talks to: ``scheme://host[:port]``."""
+        return self._origin
+
+    @property
     def api_root(self) -> str:
         """The API root, e.g. ``https://host/v2025_1/apis/3.0`` (looked up on first use)."""
         if self._api_root is None:
@@ -333,36 +346,70 @@ class ConnectWiseClient:
             params["conditions"] = conditions
         if order_by:
             params["orderBy"] = order_by
+        for item in self._list(BATCHES_PATH, params):
+            yield _http.decode_batch(item, "GET", BATCHES_PATH)
+
+    def find_batches(
+        self, identifiers: Iterable[str], *, min_id: int | None = None
+    ) -> list[AccountingBatch]:
+        r"""The batches whose identifier is one of ``identifiers``, in few requests.
+
+        Asks ``batchIdentifier in (...)`` in chunks that keep each URL short. ConnectWise
+        documents no escape for quotes inside ``conditions``, so identifiers holding ``"``,
+        ``'`` or ``\`` are never put in one: they are found by listing the batches with an id
+        above ``min_id`` (all batches without it) and comparing in Python. With ``min_id``, only
+        batches with a greater id (created after the batch ``min_id``).
+        """
+        wanted = set(identifiers)
+        plain = [i for i in dict.fromkeys(identifiers) if _http.is_condition_safe(i)]
+        found: list[AccountingBatch] = []
+        for condition in _http.identifier_conditions(plain, min_id=min_id):
+            found.extend(self.list_batches(condition))
+        if len(plain) < len(wanted):
+            listing = self.list_batches(f"id > {min_id or 0}", order_by="id asc")
+            odd = wanted.difference(plain)
+            found.extend(batch for batch in listing if batch.batch_identifier in odd)
+        return found
+
+    def batch_entry_ids(self, batch_id: int) -> list[int]:
+        """The ``id`` of every entry of batch ``batch_id`` (``GET /batches/{id}/entries``).
+
+        ConnectWise's ``BatchEntry`` has an ``id`` and no other id field; this library takes it
+        to be the GL entry's id (an assumption, see docs/reliability.md).
+        """
+        path = f"{BATCHES_PATH}/{int(batch_id)}/entries"
+        ids = []
+        for item in self._list(path, {"pageSize": DEFAULT_PAGE_SIZE, "fields": "id"}):
+            entry_id = item.get("id") if isinstance(item, Mapping) else None
+            if type(entry_id) is not int:
+                raise ApiError(f"an entry without an id: {item!r:.100}", method="GET", path=path)
+            ids.append(entry_id)
+        return ids
+
+    def _list(self, path: str, params: Mapping[str, str | int]) -> Iterator[Any]:
+        """The items of every page of the list at ``path``.
+
+        Follows the ``Link: rel="next"`` header when ConnectWise sends one (this covers
+        forward-only paging too), and page numbers otherwise.
+        """
+        page_size = int(params["pageSize"])
         number = 1
-        url: str | None = self.api_root + BATCHES_PATH
+        url: str | None = self.api_root + path
         followed: set[str] = set()
         while url is not None:
             # A next link carries its own query; params would replace it.
             query = {**params, "page": number} if not followed else None
             response = self._request("GET", url, params=query)
-            page = _http.decode_json(response, "GET", BATCHES_PATH)
+            page = _http.decode_json(response, "GET", path)
             if not isinstance(page, list):
-                raise ApiError("expected a list of batches", method="GET", path=BATCHES_PATH)
-            yield from (_http.decode_batch(item, "GET", BATCHES_PATH) for item in page)
+                raise ApiError("expected a list", method="GET", path=path)
+            yield from page
             url = _http.next_link(response.headers.get("link"))
             if url is not None:
-                self._check_next_link(url, followed)
+                self._check_next_link(url, followed, path)
             elif len(page) == page_size and not followed:
                 number += 1
-                url = self.api_root + BATCHES_PATH
-
-    def find_batches(
-        self, identifiers: Iterable[str], *, min_id: int | None = None
-    ) -> list[AccountingBatch]:
-        """The batches whose identifier is one of ``identifiers``, in few requests.
-
-        Asks ``batchIdentifier in (...)`` in chunks that keep each URL short. With ``min_id``,
-        only batches with a greater id (created after the batch ``min_id``).
-        """
-        found: list[AccountingBatch] = []
-        for condition in _http.identifier_conditions(identifiers, min_id=min_id):
-            found.extend(self.list_batches(condition))
-        return found
+                url = self.api_root + path
 
     def highest_batch_id(self) -> int:
         """The largest batch id that exists now, 0 when there is none.
@@ -442,50 +489,57 @@ class ConnectWiseClient:
             )
             with self._count_lock:
                 self._requests_sent += 1
-            try:
-                response = http.send(request, follow_redirects=False)
-            except httpx.TransportError as err:
-                decision = decide(
-                    method,
-                    None,
-                    failure=_http.transport_failure(err),
-                    attempt=attempt,
-                    max_retries=self._max_retries,
-                    jitter=self._rng(),
-                )
-                if decision.verdict is not Verdict.RETRY:
-                    unknown = decision.verdict is Verdict.OUTCOME_UNKNOWN
+            response, failure = self._exchange(http, request)
+            status = response.status_code if response is not None else None
+            retry_after = None
+            if response is not None:
+                retry_after = _http.retry_after_seconds(response.headers.get("retry-after"))
+            # A read answered 2xx with a body that is not JSON (a proxy's page) was not read.
+            unreadable = (
+                method == "GET"
+                and failure is None
+                and response is not None
+                and response.status_code < 300
+                and not _http.is_json(response.content)
+            )
+            decision = decide(
+                method,
+                status,
+                failure=Failure.AFTER_SENDING
+                if unreadable
+                else (_http.transport_failure(failure) if failure else None),
+                attempt=attempt,
+                max_retries=self._max_retries,
+                retry_after=retry_after,
+                jitter=self._rng(),
+            )
+            unknown = decision.verdict is Verdict.OUTCOME_UNKNOWN
+            if decision.verdict is Verdict.RETURN and response is not None:
+                return response
+            if decision.verdict is not Verdict.RETRY:
+                if unreadable and response is not None:
+                    _http.decode_json(response, method, path)  # raises, saying what came
+                if failure is not None and (response is None or response.status_code < 300):
                     raise _http.transport_error(
                         method,
                         path,
-                        err,
+                        failure,
                         self._timeout,
                         outcome_unknown=unknown,
                         host=urlsplit(url).netloc,
-                    ) from err
-                reason = f"{type(err).__name__}: {err}"
-            else:
-                retry_after = _http.retry_after_seconds(response.headers.get("retry-after"))
-                decision = decide(
-                    method,
-                    response.status_code,
-                    attempt=attempt,
-                    max_retries=self._max_retries,
-                    retry_after=retry_after,
-                    jitter=self._rng(),
-                )
-                if decision.verdict is Verdict.RETURN:
-                    return response
-                if decision.verdict is not Verdict.RETRY:
+                    ) from failure
+                if response is not None:
                     raise _http.error_for_response(
                         method,
                         path,
                         response.status_code,
                         response.headers,
-                        response.content,
-                        outcome_unknown=decision.verdict is Verdict.OUTCOME_UNKNOWN,
+                        b"" if failure else response.content,
+                        outcome_unknown=unknown,
                     )
-                reason = f"HTTP {response.status_code}"
+            reason = f"HTTP {status}" if status is not None else f"{type(failure).__name__}"
+            reason += " (not JSON)" if unreadable else ""
+            reason += f" ({failure})" if failure is not None else ""
             attempt += 1
             logger.info(
                 "%s %s: %s; retry %d of %d in %.2f s",
@@ -498,7 +552,30 @@ class ConnectWiseClient:
             )
             self._sleep(decision.wait)
 
-    def _check_next_link(self, url: str, followed: set[str]) -> None:
+    @staticmethod
+    def _exchange(
+        http: httpx.Client, request: httpx.Request
+    ) -> tuple[httpx.Response | None, httpx.TransportError | None]:
+        """Send ``request``: the response, if one came, and the error that cut it short, if any.
+
+        A body that stops half way still leaves its status: a 2xx to a create means created.
+        The response returned then has an empty body.
+        """
+        try:
+            response = http.send(request, follow_redirects=False, stream=True)
+        except httpx.TransportError as err:
+            return None, err
+        try:
+            response.read()
+        except httpx.TransportError as err:
+            response.close()
+            empty = httpx.Response(
+                response.status_code, headers=response.headers, content=b"", request=request
+            )
+            return empty, err
+        return response, None
+
+    def _check_next_link(self, url: str, followed: set[str], path: str) -> None:
         """Refuse a next-page link to another server, or back to a page already read."""
         if _http.origin_of(url) != _http.origin_of(self.api_root):
             problem = f"to another server ({_http.origin_of(url)})"
@@ -507,6 +584,4 @@ class ConnectWiseClient:
         else:
             followed.add(url)
             return
-        raise ApiError(
-            f"refusing to follow a next-page link {problem}", method="GET", path=BATCHES_PATH
-        )
+        raise ApiError(f"refusing to follow a next-page link {problem}", method="GET", path=path)

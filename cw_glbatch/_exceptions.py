@@ -5,6 +5,7 @@ The tree::
     CwGlBatchError
     ├── InputError                   the input file cannot be used (file:line:column in the message)
     ├── JournalError                 a run journal belongs to another input, or is damaged
+    ├── ConnectWiseMismatchError     a journal or success file records another ConnectWise
     ├── ConfigurationError          the client cannot be set up as asked (missing credentials, ...)
     ├── ClientClosedError            a call on a closed ConnectWiseClient
     └── ApiError                     ConnectWise answered with an error, or could not be reached
@@ -35,6 +36,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "ConnectWiseMismatchError",
     "CwGlBatchError",
     "FieldError",
     "InputError",
@@ -88,6 +90,15 @@ class JournalError(CwGlBatchError):
 
     Nothing was sent. The message says what to do: run the input the journal belongs to, or
     delete the journal once its batches are accounted for.
+    """
+
+
+class ConnectWiseMismatchError(CwGlBatchError):
+    """A journal or success file records runs against another ConnectWise site or company.
+
+    Nothing was sent: what it records would be wrong here (batches reported created that this
+    ConnectWise does not have). The message says what to do: run against the ConnectWise it
+    names, or give other output files.
     """
 
 

@@ -35,6 +35,8 @@ __all__ = [
     "decode_json",
     "error_for_response",
     "identifier_conditions",
+    "is_condition_safe",
+    "is_json",
     "is_loopback",
     "next_link",
     "origin_of",
@@ -56,6 +58,7 @@ _TAG = re.compile(r"<[^>]+>")
 _LINK = re.compile(r"<([^>]*)>\s*;([^,]*)")
 _MAX_QUOTED = 200  # characters of a non-JSON body kept in a message
 COMPANY_INFO_PATH = "/login/companyinfo/"  # + company id: where the codebase is looked up
+_UNSAFE_IN_CONDITIONS = frozenset("\"'\\")
 
 
 def auth_headers(
@@ -91,13 +94,24 @@ def batch_body(
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def condition_string(value: str) -> str:
-    r"""``value`` as a string literal in ConnectWise's ``conditions`` syntax.
+def is_condition_safe(value: str) -> bool:
+    """Whether ``value`` can be written as a ``conditions`` string without any escape.
 
-    ConnectWise documents ``\\"`` for a double quote inside a string; a backslash is written
-    ``\\\\`` so that a value ending in one cannot escape the closing quote.
+    ConnectWise documents no escape for a quote inside a ``conditions`` string, so values
+    holding ``"``, ``'`` or a backslash are never put in one.
     """
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return not any(c in value for c in _UNSAFE_IN_CONDITIONS)
+
+
+def condition_string(value: str) -> str:
+    """``value`` as a string literal in ConnectWise's ``conditions`` syntax.
+
+    Raises:
+        ValueError: ``value`` holds a quote or a backslash (see `is_condition_safe`).
+    """
+    if not is_condition_safe(value):
+        raise ValueError(f"{value!r} holds a quote or a backslash: look it up another way")
+    return f'"{value}"'
 
 
 def identifier_conditions(
@@ -108,6 +122,9 @@ def identifier_conditions(
     Each condition, URL-encoded, stays within ``max_length`` characters so the request URL stays
     under the ~2,000 characters ConnectWise and proxies accept. With ``min_id``, each also says
     ``and id > min_id``.
+
+    Raises:
+        ValueError: An identifier holds a quote or a backslash (see `is_condition_safe`).
     """
     suffix = f" and id > {min_id}" if min_id is not None else ""
     fixed = len(quote(f"batchIdentifier in (){suffix}", safe=""))
@@ -313,6 +330,15 @@ def transport_error(
     return exc.ApiConnectionError(
         f"cannot connect to {server}: {str(err) or type(err).__name__}", method=method, path=path
     )
+
+
+def is_json(content: bytes) -> bool:
+    """Whether ``content`` is a JSON document."""
+    try:
+        json.loads(content)
+    except ValueError:
+        return False
+    return True
 
 
 def decode_json(response: httpx.Response, method: str, path: str) -> Any:

@@ -2,17 +2,21 @@
 
 A journal is a file of JSON lines, appended to and fsynced, readable by its owner only:
 
-- a header: ``{"journal": 1, "baseline": N, "stamp": "...", "source": "sha256 or null"}``, with
-  the highest batch id before the run began, the timestamp the run names batches with, and a
-  digest of the input file when there is one;
+- a header: ``{"journal": 1, "baseline": N, "stamp": "...", "source": "sha256 or null",
+  "site": "https://host", "company": "acme"}``: the highest batch id before the run began, the
+  stamp the run names batches with, a digest of the input file when there is one, and the
+  ConnectWise the run talks to;
 - ``{"i": index, "f": fingerprint, "id": identifier, "s": "sending"}``, durable before the
   batch's POST leaves;
-- ``{"i": ..., "f": ..., "id": ..., "s": "created" | "failed", "b": batch id, "e": error}`` when
-  its result is known.
+- then what became of it, the last record winning: ``"s": "created"`` (with ``"b"``, the batch
+  id, once known), ``"failed"`` (ConnectWise's definite answer, in ``"e"``: final),
+  ``"unknown"`` (whether it was created could not be told) or ``"unsent"`` (the run stopped
+  before the POST left);
+- ``{"floor": N}``: every batch this run created with an id up to N has its id recorded, so a
+  resumed run looks only above it.
 
-A run that finds a journal resumes it: batches recorded as created are not sent again, batches
-that were sent without a known result are looked up before anything is sent, and the rest are
-sent as usual. A killed process can leave a torn last line; it is ignored.
+What the records mean for a resumed run is decided by `_plan.plan`. A killed process can leave a
+torn last line; it is ignored.
 """
 
 from __future__ import annotations
@@ -25,13 +29,21 @@ from collections.abc import Iterable
 from typing import Any
 
 import attrs
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import iterparse
 
-from ._exceptions import JournalError
-from ._models import BatchRequest, BatchResult
+from ._exceptions import ConnectWiseMismatchError, FieldError, JournalError
+from ._models import NOT_SENT, OUTCOME_UNKNOWN, BatchError, BatchRequest, BatchResult
+from ._plan import Known
 
-__all__ = ["Journal", "file_digest", "fingerprint", "ids_digest", "previous_successes"]
+__all__ = [
+    "Entry",
+    "Journal",
+    "error_from_record",
+    "error_record",
+    "file_digest",
+    "fingerprint",
+    "ids_digest",
+    "same_connectwise",
+]
 
 _VERSION = 1
 
@@ -47,27 +59,42 @@ def fingerprint(request: BatchRequest) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+def same_connectwise(recorded: tuple[str, str], current: tuple[str, str]) -> bool:
+    """Whether a recorded (site, company) is the current one (company ids ignore case)."""
+    return recorded[0] == current[0] and recorded[1].casefold() == current[1].casefold()
+
+
 @attrs.frozen
 class Entry:
-    """What the journal says of one batch: the last record about it wins."""
+    """What the journal says of one batch: its fingerprint and what is known of it."""
 
     fingerprint: str
-    identifier: str
-    status: str  # "sending", "created" or "failed"
-    batch_id: int | None = None
+    known: Known
 
 
 class Journal:
-    """An append-only, fsynced record of a run, resumed when it already exists."""
+    """An append-only, fsynced record of a run, resumed when it already exists.
 
-    def __init__(self, path: str | os.PathLike[str], *, source: str | None = None) -> None:
+    Args:
+        path: The journal file.
+        source: A digest of the input file; a journal of another input is refused.
+        connectwise: ``(site, company)`` the run talks to; a journal of another is refused.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        source: str | None = None,
+        connectwise: tuple[str, str] | None = None,
+    ) -> None:
         self.path = os.fspath(path)
         self.entries: dict[int, Entry] = {}
-        # Batches an earlier, finished run created (from its success file), by `ids_digest`.
-        self.carried: dict[bytes, tuple[str, int]] = {}
         self.baseline: int | None = None
+        self.floor: int | None = None
         self.stamp: str | None = None
         self.source = source
+        self.connectwise = connectwise
         self.resumed = os.path.exists(self.path)
         if self.resumed:
             self._load()
@@ -99,47 +126,87 @@ class Journal:
 
     def _apply(self, record: dict[str, Any]) -> None:
         if "journal" in record:
-            if record["journal"] != _VERSION:
-                raise JournalError(f"{self.path}: journal version {record['journal']} is unknown")
-            if self.source and record.get("source") and record["source"] != self.source:
-                raise JournalError(
-                    f"{self.path} records an unfinished run of a different input file. "
-                    "Run that input again to finish it, or delete the journal if you are sure "
-                    "its batches are accounted for."
-                )
+            self._check_header(record)
             self.baseline, self.stamp = int(record["baseline"]), str(record["stamp"])
             return
-        self.entries[int(record["i"])] = Entry(
-            str(record["f"]), str(record["id"]), str(record["s"]), record.get("b")
+        if "floor" in record:
+            self.floor = int(record["floor"])
+            return
+        index, state = int(record["i"]), str(record["s"])
+        if state == "unsent":
+            self.entries.pop(index, None)
+            return
+        error = error_from_record(record["e"]) if "e" in record else None
+        if state == "failed" and error is not None and error.code == OUTCOME_UNKNOWN:
+            state = "unknown"  # written so by versions that had no "unknown" record
+        if state == "failed" and error is not None and error.code == NOT_SENT:
+            self.entries.pop(index, None)
+            return
+        known = Known(
+            "sent" if state == "sending" else state,  # type: ignore[arg-type]
+            str(record["id"]),
+            record.get("b"),
+            error if state == "failed" else None,
         )
+        self.entries[index] = Entry(str(record["f"]), known)
+
+    def _check_header(self, record: dict[str, Any]) -> None:
+        if record["journal"] != _VERSION:
+            raise JournalError(f"{self.path}: journal version {record['journal']} is unknown")
+        if self.source and record.get("source") and record["source"] != self.source:
+            raise JournalError(
+                f"{self.path} records an unfinished run of a different input file. "
+                "Run that input again to finish it, or delete the journal if you are sure "
+                "its batches are accounted for."
+            )
+        site, company = record.get("site"), record.get("company")
+        current = self.connectwise
+        if current and site and company and not same_connectwise((site, company), current):
+            raise ConnectWiseMismatchError(
+                f"{self.path} records an unfinished run against ConnectWise {site} (company "
+                f"{company}), not {current[0]} (company {current[1]}). Run the same command "
+                "against that ConnectWise to finish it; nothing was sent."
+            )
 
     def begin(self, baseline: int, stamp: str) -> int:
         """Record the header of a new run; return the run's baseline (a resumed run's first)."""
         if self.baseline is None:
             self.baseline, self.stamp = baseline, stamp
-            self._add(
-                {"journal": _VERSION, "baseline": baseline, "stamp": stamp, "source": self.source}
-            )
+            header: dict[str, Any] = {
+                "journal": _VERSION,
+                "baseline": baseline,
+                "stamp": stamp,
+                "source": self.source,
+            }
+            if self.connectwise:
+                header["site"], header["company"] = self.connectwise
+            self._add(header)
             self.sync()
         return self.baseline
 
-    def sending(self, index: int, print_: str, identifier: str) -> None:
+    def sending(self, index: int, fingerprint: str, identifier: str) -> None:
         """Record that batch ``index`` is about to be sent; `sync` before sending it."""
-        self._add({"i": index, "f": print_, "id": identifier, "s": "sending"})
+        self._add({"i": index, "f": fingerprint, "id": identifier, "s": "sending"})
 
-    def result(self, index: int, print_: str, result: BatchResult) -> None:
+    def result(self, index: int, fingerprint: str, result: BatchResult) -> None:
         """Record what became of batch ``index``."""
-        record: dict[str, Any] = {
-            "i": index,
-            "f": print_,
-            "id": result.identifier,
-            "s": result.status,
-        }
-        if result.batch_id is not None:
-            record["b"] = result.batch_id
-        if result.error is not None:
-            record["e"] = {"code": result.error.code, "status": result.error.status}
+        record: dict[str, Any] = {"i": index, "f": fingerprint, "id": result.identifier}
+        error = result.error
+        if result.status == "created":
+            record["s"] = "created"
+            if result.batch_id is not None:
+                record["b"] = result.batch_id
+        elif error is not None and error.code == NOT_SENT:
+            record["s"] = "unsent"
+        else:
+            record["s"] = "unknown" if error and error.code == OUTCOME_UNKNOWN else "failed"
+            if error is not None:
+                record["e"] = error_record(error)
         self._add(record)
+
+    def looked_through(self, floor: int) -> None:
+        """Record that every batch up to id ``floor`` created by this run has its id recorded."""
+        self._add({"floor": floor})
 
     def _add(self, record: dict[str, Any]) -> None:
         self._pending.append(json.dumps(record, separators=(",", ":")) + "\n")
@@ -165,26 +232,21 @@ class Journal:
             os.unlink(self.path)
 
 
-def previous_successes(path: str | os.PathLike[str]) -> dict[bytes, tuple[str, int]]:
-    """The batches an earlier run's success file records: `ids_digest` -> (identifier, batch id).
+def error_record(error: BatchError) -> dict[str, Any]:
+    """``error`` as the journal keeps it: everything the fail file needs."""
+    return {
+        "status": error.status,
+        "code": error.code,
+        "message": error.message,
+        "fields": [[f.field, f.code, f.message] for f in error.field_errors],
+    }
 
-    Read streaming with defusedxml. A file that is missing or not a success file gives nothing:
-    the run then decides from ConnectWise's answers alone.
-    """
-    found: dict[bytes, tuple[str, int]] = {}
-    try:
-        for _, element in iterparse(os.fspath(path), events=("end",), forbid_dtd=True):
-            if element.tag != "Batch":
-                continue
-            identifier = (element.findtext("batchIdentifier") or "").strip()
-            batch_id = (element.findtext("batchId") or "").strip()
-            ids = [int(e.text or "") for e in element.iterfind("glRecIds/glRecId")]
-            if identifier and batch_id.isdigit() and ids:
-                found[ids_digest(ids)] = (identifier, int(batch_id))
-            element.clear()
-    except (OSError, ValueError, SyntaxError, DefusedXmlException):
-        return {}
-    return found
+
+def error_from_record(data: dict[str, Any]) -> BatchError:
+    """The `BatchError` a journal record keeps (older records hold status and code only)."""
+    fields = tuple(FieldError(str(m), field=f, code=c) for f, c, m in data.get("fields") or ())
+    message = data.get("message") or "recorded by the run that was resumed"
+    return BatchError(str(message), data.get("status"), data.get("code"), fields)
 
 
 def file_digest(path: str | os.PathLike[str]) -> str | None:

@@ -83,7 +83,7 @@ def decide(
     Args:
         method: The HTTP method.
         status: The status answered, ``None`` when no answer came (then ``failure`` says why).
-        failure: Why no answer came.
+        failure: Why no answer came, or, with a ``status``, what cut the answer's body short.
         attempt: How many times the request was sent again already.
         max_retries: How many times it may be sent again in all.
         retry_after: The server's ``Retry-After``, in seconds, if it sent one.
@@ -99,7 +99,9 @@ def decide(
             return Decision(Verdict.OUTCOME_UNKNOWN)
         return _again(attempt, max_retries, None, jitter)
     if 200 <= status < 300:
-        return Decision(Verdict.RETURN)
+        if failure is None or method == "POST":  # any 2xx to a create means created
+            return Decision(Verdict.RETURN)
+        return _again(attempt, max_retries, None, jitter)  # a read cut short: read it again
     if method == "POST":
         if status in NOT_DELIVERED_STATUSES:
             return _again(attempt, max_retries, retry_after, jitter)

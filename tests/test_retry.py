@@ -88,3 +88,13 @@ def _decide(method: str, answer: int | Failure, *, attempt: int) -> Decision:
     if isinstance(answer, Failure):
         return decide(method, None, failure=answer, attempt=attempt, max_retries=4)
     return decide(method, answer, attempt=attempt, max_retries=4)
+
+
+@pytest.mark.parametrize(
+    ("method", "attempt", "verdict"),
+    [("POST", 0, RETURN), ("POST", 4, RETURN), ("GET", 0, RETRY), ("GET", 4, RAISE)],
+)
+def test_a_2xx_whose_body_was_cut_short(method, attempt, verdict):
+    """A 2xx whose body stopped half way: a create is created; a read is read again."""
+    decision = decide(method, 201, failure=Failure.AFTER_SENDING, attempt=attempt, max_retries=4)
+    assert decision.verdict is verdict
