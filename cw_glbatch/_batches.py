@@ -82,8 +82,7 @@ def create_batches(
         JournalError: The journal belongs to another input or is damaged.
         ConnectWiseMismatchError: The journal records a run against another ConnectWise.
     """
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
+    _check_concurrency(concurrency)
     if dry_run or journal is None:
         run_journal = None
     elif isinstance(journal, Journal):
@@ -132,6 +131,11 @@ def _run(
     )
 
 
+def _check_concurrency(concurrency: int) -> None:
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
+
+
 def _connectwise(client: ConnectWiseClient) -> tuple[str, str]:
     """The ConnectWise a client talks to, as journals and result files record it."""
     return client.origin, client.company_id
@@ -178,6 +182,7 @@ def process_file(
         ConnectWiseMismatchError: The journal or the success file records another ConnectWise.
     """
     options.setdefault("keep_results", False)
+    _check_concurrency(options.get("concurrency", DEFAULT_CONCURRENCY))
     batches: Iterator[BatchRequest] = iter(XmlBatchReader(input_file))
     if options.get("dry_run"):
         return create_batches(client, batches, **options)

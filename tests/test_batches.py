@@ -490,3 +490,19 @@ def test_first_post_completing_late_is_still_reported_created(fake):
     assert (result.status, result.batch_id) == ("created", fake.batches[0].id)
     assert len(fake.batches) == 1
     assert len(lookups) == 2
+
+
+@pytest.mark.parametrize("call", ["create_batches", "process_file"])
+def test_concurrency_below_one_is_refused_before_any_request(fake, tmp_path, call):
+    """concurrency=0 is a ValueError, from either entry point, before anything is sent."""
+    source = tmp_path / "in.xml"
+    source.write_text(input_xml(requests_for(1)))
+    outputs = (tmp_path / "ok.xml", tmp_path / "bad.xml")
+    with fake.client() as client:
+        run = {
+            "create_batches": lambda: create_batches(client, requests_for(1), concurrency=0),
+            "process_file": lambda: process_file(client, source, *outputs, concurrency=0),
+        }[call]
+        with pytest.raises(ValueError, match="concurrency must be 1 or more"):
+            run()
+    assert fake.requests == []
