@@ -195,7 +195,7 @@ class Run:
             )
         in_journal = entry.known if entry is not None else None
         earlier = None
-        if in_journal is None and self.earlier and not request.errors:
+        if self.earlier and not request.errors:
             earlier = self.earlier.get(ids_digest(request.gl_rec_ids))
         known = in_journal or earlier
         identifier, problem = self.identifiers.assign(request, known.identifier if known else None)

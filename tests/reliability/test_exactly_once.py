@@ -194,6 +194,28 @@ def test_outcome_unknown_in_the_fail_file_is_looked_up_before_sending(connect, t
     assert f"<batchId>{fake.batches[0].id}</batchId>" in (tmp_path / "ok2.xml").read_text()
 
 
+def test_unknown_retried_twice_is_still_looked_up_in_all_batches(connect, tmp_path):
+    """A fail file's OutcomeUnknown batch whose retry could not look it up either: the same
+    retry command again searches all batches (it predates that run), and finds it."""
+    batches = requests_for(1)
+    write_input(tmp_path / "in.xml", batches)
+    fake = simulator_for(batches)
+    fake.fail_next(Fault.lost(), **POST)
+    fake.fail_next(None, *[Fault.status(500)] * 40, **GET)
+    run_file(connect, fake, tmp_path, client={"max_retries": 0})  # B0 OutcomeUnknown
+    retry = (tmp_path / "failed.xml", tmp_path / "ok2.xml", tmp_path / "failed2.xml")
+    fake.clear_faults()
+    fake.fail_next(None, *[Fault.status(500)] * 40, **GET)  # its lookups fail again
+    with connect(fake, max_retries=0) as client:
+        assert process_file(client, *retry).unsettled == 1
+    fake.clear_faults()
+    with connect(fake) as client:
+        again = process_file(client, *retry)  # resumes the retry's journal
+    assert (again.counts["created"], again.unsettled) == (1, 0)
+    assert posts(fake) == 1
+    assert f"<batchId>{fake.batches[0].id}</batchId>" in (tmp_path / "ok2.xml").read_text()
+
+
 # -- 4. a lookup that claims another run's batch ------------------------------------------------
 
 
