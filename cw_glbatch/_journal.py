@@ -9,9 +9,10 @@ A journal is a file of JSON lines, appended to and fsynced, readable by its owne
 - ``{"i": index, "f": fingerprint, "id": identifier, "s": "sending"}``, durable before the
   batch's POST leaves;
 - then what became of it, the last record winning: ``"s": "created"`` (with ``"b"``, the batch
-  id, once known), ``"failed"`` (ConnectWise's definite answer, in ``"e"``: final),
-  ``"unknown"`` (whether it was created could not be told) or ``"unsent"`` (the run stopped
-  before the POST left);
+  id, once known), ``"failed"`` (ConnectWise's answer about the batch, in ``"e"``: final, see
+  `_retry.is_final_answer`), ``"unknown"`` (whether it was created could not be told) or
+  ``"unsent"`` (certainly not created: the run stopped before the POST left, or it was refused
+  or never delivered; a resumed run sends it again);
 - ``{"floor": N}``: every batch this run created with an id up to N has its id recorded, so a
   resumed run looks only above it.
 
@@ -31,8 +32,9 @@ from typing import Any
 import attrs
 
 from ._exceptions import ConnectWiseMismatchError, FieldError, JournalError
-from ._models import NOT_SENT, OUTCOME_UNKNOWN, BatchError, BatchRequest, BatchResult
+from ._models import OUTCOME_UNKNOWN, BatchError, BatchRequest, BatchResult
 from ._plan import Known
+from ._retry import is_final_answer
 
 __all__ = [
     "Entry",
@@ -139,8 +141,8 @@ class Journal:
         error = error_from_record(record["e"]) if "e" in record else None
         if state == "failed" and error is not None and error.code == OUTCOME_UNKNOWN:
             state = "unknown"  # written so by versions that had no "unknown" record
-        if state == "failed" and error is not None and error.code == NOT_SENT:
-            self.entries.pop(index, None)
+        elif state == "failed" and (error is None or not is_final_answer(error.status)):
+            self.entries.pop(index, None)  # (likewise) certainly not created: send it again
             return
         known = Known(
             "sent" if state == "sending" else state,  # type: ignore[arg-type]
@@ -196,12 +198,14 @@ class Journal:
             record["s"] = "created"
             if result.batch_id is not None:
                 record["b"] = result.batch_id
-        elif error is not None and error.code == NOT_SENT:
-            record["s"] = "unsent"
+        elif error is not None and error.code == OUTCOME_UNKNOWN:
+            record["s"] = "unknown"
+            record["e"] = error_record(error)
+        elif error is not None and is_final_answer(error.status):
+            record["s"] = "failed"  # ConnectWise's answer about the batch: final on resume
+            record["e"] = error_record(error)
         else:
-            record["s"] = "unknown" if error and error.code == OUTCOME_UNKNOWN else "failed"
-            if error is not None:
-                record["e"] = error_record(error)
+            record["s"] = "unsent"  # certainly not created (not sent, refused, unreachable)
         self._add(record)
 
     def looked_through(self, floor: int) -> None:

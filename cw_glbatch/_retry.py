@@ -32,6 +32,7 @@ __all__ = [
     "Verdict",
     "backoff_seconds",
     "decide",
+    "is_final_answer",
 ]
 
 DEFAULT_MAX_RETRY_WAIT = 60.0  # longest wait honoured from Retry-After
@@ -113,6 +114,16 @@ def decide(
     if status in (408, 429) or status >= 500:
         return _again(attempt, max_retries, retry_after, jitter)
     return Decision(Verdict.RAISE)
+
+
+def is_final_answer(status: int | None) -> bool:
+    """Whether a failed create's status is ConnectWise's answer about the batch itself.
+
+    400, 404, 409, 422...: sending the same batch again gets the same answer, so a resumed run
+    keeps it. Not final: no status (never delivered), 401/403 (the caller was refused, not the
+    batch), 408 and 429, redirects, and 5xx (after the retries that were safe).
+    """
+    return status is not None and 400 <= status < 500 and status not in (401, 403, 408, 429)
 
 
 def _again(attempt: int, max_retries: int, retry_after: float | None, jitter: float) -> Decision:

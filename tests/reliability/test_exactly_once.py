@@ -392,3 +392,17 @@ def test_identifiers_with_quotes_are_found_without_escapes(connect, tmp_path):
     asked = [r.query.get("conditions", "") for r in fake.requests]
     assert all('"' not in c and "'" not in c and "\\" not in c for c in asked)
     assert {b.batch_identifier for b in fake.batches} == set(names)
+
+
+def test_resume_sends_again_what_was_never_delivered(connect, tmp_path):
+    """A batch failed before a crash because ConnectWise was unreachable (521 after every retry)
+    is not a final answer: the resume sends it, and it is created."""
+    batches = requests_for(4)
+    write_input(tmp_path / "in.xml", batches)
+    fake = simulator_for(batches)
+    fake.fail_next(*[Fault.status(521)] * 5, **POST)  # the first batch: every attempt
+    interrupted(connect, fake, tmp_path, after=2)
+    assert last_states(tmp_path / "ok.xml.journal")[0] == "unsent"
+    report = run_file(connect, fake, tmp_path)
+    settled(report, fake)
+    assert {b.batch_identifier for b in fake.batches} == {"B0", "B1", "B2", "B3"}
