@@ -10,13 +10,14 @@ import pytest
 
 from cw_glbatch import (
     BatchRequest,
+    ConnectWiseClient,
     ConnectWiseMismatchError,
     XmlBatchReader,
     create_batches,
     process_file,
 )
 from cw_glbatch._journal import Journal, file_digest, fingerprint
-from cw_glbatch.testing import FakeConnectWise, Fault
+from cw_glbatch.testing import FakeConnectWise, Fault, SimulatorServer
 from tests.helpers import POST, posts, requests_for, simulator_for, write_input
 
 GET = {"method": "GET"}
@@ -27,19 +28,38 @@ class Connect:
 
     def __init__(self, way: str) -> None:
         self.way = way
-        self._servers: dict[int, object] = {}
+        self._servers: dict[int, SimulatorServer] = {}
+        self._down: set[int] = set()
 
-    def __call__(self, fake: FakeConnectWise, **options: object):
+    def __call__(self, fake: FakeConnectWise, **options: object) -> ConnectWiseClient:
         if self.way == "in-process":
+            if id(fake) in self._down:  # the same site, every connection refused
+                options = {"transport": _unreachable(), **options}
             return fake.client(**options)
         server = self._servers.get(id(fake))
         if server is None:
             server = self._servers[id(fake)] = fake.serve()
-        return server.client(sleep=lambda seconds: None, **options)  # type: ignore[attr-defined]
+        return server.client(sleep=lambda seconds: None, **options)
+
+    def down(self, fake: FakeConnectWise) -> None:
+        """ConnectWise goes away: nothing answers at its address."""
+        self._down.add(id(fake))
+        if self.way == "loopback":
+            self._servers[id(fake)].close()
+
+    def up(self, fake: FakeConnectWise) -> None:
+        """ConnectWise is back, at the same address."""
+        if id(fake) not in self._down:
+            return
+        self._down.discard(id(fake))
+        if self.way == "loopback":
+            port = int(self._servers[id(fake)].url.rsplit(":", 1)[1])
+            self._servers[id(fake)] = fake.serve(port=port)
 
     def close(self) -> None:
-        for server in self._servers.values():
-            server.close()  # type: ignore[attr-defined]
+        for key, server in self._servers.items():
+            if key not in self._down:
+                server.close()
 
 
 @pytest.fixture(params=["in-process", "loopback"])
@@ -145,8 +165,9 @@ def test_resume_while_down_never_says_not_sent(connect, tmp_path, down):
     write_input(tmp_path / "in.xml", batches)
     fake = simulator_for(batches)
     journal_with_one_in_flight(fake, tmp_path, connect)
-    # Unreachable: the same site (the journal records it), every connection refused.
-    options = {"private_key": "wrong"} if down == "refused" else {"transport": _unreachable()}
+    if down == "unreachable":
+        connect.down(fake)
+    options = {"private_key": "wrong"} if down == "refused" else {}
     report = run_file(connect, fake, tmp_path, client={**options, "max_retries": 0})
     first = next(iter(XmlBatchReader(tmp_path / "failed.xml")))
     assert report.stopped is not None
@@ -157,6 +178,7 @@ def test_resume_while_down_never_says_not_sent(connect, tmp_path, down):
     assert failed.count("<code>NotSent</code>") == 3
     assert "Run the same command again to settle it" in failed
     assert (tmp_path / "ok.xml.journal").exists()
+    connect.up(fake)
     again = run_file(connect, fake, tmp_path)  # ConnectWise is back
     settled(again, fake)
     assert posts(fake) == 4  # B0's one POST before the crash, and three more
