@@ -66,9 +66,9 @@ def read_recorded(
             if element.tag != "Batch":
                 continue
             known = _known(element, kind)
-            if known is not None:
-                ids = [int(e.text or "") for e in element.iterfind("glRecIds/glRecId")]
-                batches[ids_digest(ids)] = known
+            texts = [(e.text or "").strip() for e in element.iterfind("glRecIds/glRecId")]
+            if known is not None and all(t.isdigit() for t in texts):  # else it was never sent
+                batches[ids_digest(map(int, texts))] = known
             element.clear()
     except (OSError, ValueError, SyntaxError, DefusedXmlException):
         return None

@@ -428,3 +428,18 @@ def test_resume_sends_again_what_was_never_delivered(connect, tmp_path):
     report = run_file(connect, fake, tmp_path)
     settled(report, fake)
     assert {b.batch_identifier for b in fake.batches} == {"B0", "B1", "B2", "B3"}
+
+
+def test_fail_file_marks_survive_a_batch_with_invalid_ids(tmp_path):
+    """A fail file holding an invalid batch besides an OutcomeUnknown one keeps its mark."""
+    from cw_glbatch._recorded import read_recorded
+
+    (tmp_path / "failed.xml").write_text(
+        "<Batches><Batch><batchIdentifier>X</batchIdentifier><glRecIds><glRecId>x</glRecId>"
+        "</glRecIds><error><code>InvalidInput</code><message>m</message></error></Batch>"
+        "<Batch><batchIdentifier>B0</batchIdentifier><glRecIds><glRecId>7</glRecId></glRecIds>"
+        "<error><code>OutcomeUnknown</code><message>m</message></error></Batch></Batches>"
+    )
+    recorded = read_recorded(tmp_path / "failed.xml", "fail")
+    assert recorded is not None
+    assert [k.identifier for k in recorded.batches.values()] == ["B0"]
