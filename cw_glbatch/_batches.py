@@ -89,7 +89,7 @@ def create_batches(
         run_journal = journal
     else:
         run_journal = Journal(journal, connectwise=_connectwise(client))
-    return _run(
+    return _execute(
         client,
         batches,
         concurrency=concurrency,
@@ -103,7 +103,7 @@ def create_batches(
     )
 
 
-def _run(
+def _execute(
     client: ConnectWiseClient,
     batches: Iterable[BatchRequest],
     *,
@@ -200,7 +200,7 @@ def process_file(
     with XmlResultWriter(
         success_file=success_file, fail_file=fail_file, connectwise=connectwise
     ) as writer:
-        report = _run(
+        report = _execute(
             client,
             batches,
             journal=journal,
