@@ -1,7 +1,8 @@
 """The cw-glbatch command: create, validate, demo, simulator.
 
-Exit codes: 0 every batch created (or, for validate, no problem found); 1 some batches failed;
-2 bad input or usage, nothing sent; 3 ConnectWise could not be reached or refused the
+Exit codes: 0 every batch created with its id (or, for validate, no problem found); 1 some
+batches failed, or are not settled yet; 2 bad input or usage, nothing sent (a journal or success
+file of another input or ConnectWise included); 3 ConnectWise could not be reached or refused the
 credentials; 4 batches were created but the result files could not be written (run the same
 command again to finish).
 """
@@ -145,6 +146,7 @@ def _summary(
         "elapsed_seconds": round(report.elapsed, 3),
         "requests": report.requests,
         "stopped": report.stopped,
+        "unsettled": report.unsettled,
         "success_file": None if report.dry_run else str(success),
         "fail_file": None if report.dry_run else str(fail),
         "would_fail": would_fail if report.dry_run else None,
@@ -180,6 +182,7 @@ def _create(args: argparse.Namespace) -> int:
                 progress.close()
     _report(report, args, would_fail.batches)
     _report_stop(report, settings)
+    _report_unsettled(report, args.success)
     return _exit_code(report)
 
 
@@ -246,6 +249,18 @@ def _report_stop(report: RunReport, settings: Settings) -> None:
     hint = settings.check_hint(stop_kind(report.stop_error)) if report.stop_error else None
     if hint:
         print(f"cw-glbatch: {hint}", file=sys.stderr)
+
+
+def _report_unsettled(report: RunReport, success: Path) -> None:
+    """What to do about batches the run could not settle, once, whatever the verbosity."""
+    if report.unsettled:
+        print(
+            f"cw-glbatch: {report.unsettled} batches are not settled yet: created without a "
+            "known batch id, or sent without a known outcome (OutcomeUnknown). The journal "
+            f"{success}.journal is kept: run the same command again to settle them; do not "
+            "send them any other way.",
+            file=sys.stderr,
+        )
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -25,10 +25,11 @@ from ._exceptions import ApiError, ClientClosedError, ConfigurationError, NotFou
 from ._models import AccountingBatch, GLExport
 from ._preflight import check_client_options
 from ._reader import MAX_IDENTIFIER_LENGTH
-from ._retry import RequestPacer, Verdict, decide
+from ._retry import Failure, RequestPacer, Verdict, decide
 from ._version import __version__
 
 __all__ = [
+    "BATCHES_PATH",
     "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_PAGE_SIZE",
@@ -82,9 +83,11 @@ class ConnectWiseClient:
         allow_insecure_http: Allow ``http://`` to a host that is not this machine.
         verify: A CA bundle path or an `ssl.SSLContext` to verify the server's certificate with,
             instead of the default trust store. Verification cannot be turned off.
-        max_answer_bytes: The largest decoded answer accepted; a larger one fails the request
-            (for a POST: outcome unknown). ConnectWise's answers are far smaller.
-        sleep: The function used to wait between retries (tests pass a fake).
+        max_answer_bytes: The largest decoded answer accepted; a larger one cannot be used
+            (a create answered 2xx is still created). ConnectWise's answers are far smaller.
+        sleep: The function used to wait between retries and for the request ceiling (tests
+            pass a fake).
+        clock: The monotonic clock the request ceiling reads (tests pass a fake).
 
     Raises:
         ConfigurationError: A required argument is missing or empty, or the URL is unsafe.
@@ -110,6 +113,7 @@ class ConnectWiseClient:
         verify: str | os.PathLike[str] | ssl.SSLContext | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         missing = [
             name
@@ -160,7 +164,11 @@ class ConnectWiseClient:
         self._max_retries = max_retries
         self._sleep = sleep
         self._rng = random.random  # spreads backoff waits; not for security
-        self._pacer = RequestPacer(max_requests_per_minute) if max_requests_per_minute else None
+        self._pacer = (
+            RequestPacer(max_requests_per_minute, clock=clock, sleep=sleep)
+            if max_requests_per_minute
+            else None
+        )
         self._root_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._requests_sent = 0
@@ -269,6 +277,11 @@ class ConnectWiseClient:
         return self._requests_sent
 
     @property
+    def origin(self) -> str:
+        """The ConnectWise server this client talks to: ``scheme://host[:port]``."""
+        return self._origin
+
+    @property
     def api_root(self) -> str:
         """The API root, e.g. ``https://host/v2025_1/apis/3.0`` (looked up on first use)."""
         if self._api_root is None:
@@ -354,44 +367,78 @@ class ConnectWiseClient:
             params["conditions"] = conditions
         if order_by:
             params["orderBy"] = order_by
+        for item in self._list(BATCHES_PATH, params):
+            yield _http.decode_batch(item, "GET", BATCHES_PATH)
+
+    def find_batches(
+        self, identifiers: Iterable[str], *, min_id: int | None = None
+    ) -> list[AccountingBatch]:
+        r"""The batches whose identifier is one of ``identifiers``, in few requests.
+
+        Asks ``batchIdentifier in (...)`` in chunks that keep each URL short. ConnectWise
+        documents no escape for quotes inside ``conditions``, so identifiers holding ``"``,
+        ``'`` or ``\`` are never put in one: they are found by listing the batches with an id
+        above ``min_id`` (all batches without it) and comparing in Python. With ``min_id``, only
+        batches with a greater id (created after the batch ``min_id``).
+        """
+        wanted = set(identifiers)
+        plain = [i for i in dict.fromkeys(identifiers) if _http.is_condition_safe(i)]
+        found: list[AccountingBatch] = []
+        for condition in _http.identifier_conditions(plain, min_id=min_id):
+            found.extend(self.list_batches(condition))
+        if len(plain) < len(wanted):
+            listing = self.list_batches(f"id > {min_id or 0}", order_by="id asc")
+            odd = wanted.difference(plain)
+            found.extend(batch for batch in listing if batch.batch_identifier in odd)
+        return found
+
+    def batch_entry_ids(self, batch_id: int) -> list[int]:
+        """The ``id`` of every entry of batch ``batch_id`` (``GET /batches/{id}/entries``).
+
+        ConnectWise's ``BatchEntry`` has an ``id`` and no other id field; this library takes it
+        to be the GL entry's id (an assumption, see docs/reliability.md).
+        """
+        path = f"{BATCHES_PATH}/{int(batch_id)}/entries"
+        ids = []
+        for item in self._list(path, {"pageSize": DEFAULT_PAGE_SIZE, "fields": "id"}):
+            entry_id = item.get("id") if isinstance(item, Mapping) else None
+            if type(entry_id) is not int:
+                raise ApiError(f"an entry without an id: {item!r:.100}", method="GET", path=path)
+            ids.append(entry_id)
+        return ids
+
+    def _list(self, path: str, params: Mapping[str, str | int]) -> Iterator[Any]:
+        """The items of every page of the list at ``path``.
+
+        Follows the ``Link: rel="next"`` header when ConnectWise sends one (this covers
+        forward-only paging too), and page numbers otherwise.
+        """
+        page_size = int(params["pageSize"])
         number = 1
-        url: str | None = self.api_root + BATCHES_PATH
+        url: str | None = self.api_root + path
         followed: set[str] = set()
         previous: object = None
         while url is not None:
             # A next link carries its own query; params would replace it.
             query = {**params, "page": number} if not followed else None
             response = self._request("GET", url, params=query)
-            page = _http.decode_json(response, "GET", BATCHES_PATH)
+            page = _http.decode_json(response, "GET", path)
             if not isinstance(page, list):
-                raise ApiError("expected a list of batches", method="GET", path=BATCHES_PATH)
+                raise ApiError("expected a list", method="GET", path=path)
             if page and page == previous and not followed:  # a server ignoring page numbers
                 raise ApiError(
                     f"page {number} repeats the page before it; the server ignores paging",
                     method="GET",
-                    path=BATCHES_PATH,
+                    path=path,
                 )
             previous = page
-            yield from (_http.decode_batch(item, "GET", BATCHES_PATH) for item in page)
+            yield from page
             url = _http.next_link(response.headers.get("link"))
             if url is not None:
-                self._check_next_link(url, followed)
+                self._check_next_link(url, followed, path)
             elif len(page) == page_size and not followed:
                 number += 1
-                url = self.api_root + BATCHES_PATH
-
-    def find_batches(
-        self, identifiers: Iterable[str], *, min_id: int | None = None
-    ) -> list[AccountingBatch]:
-        """The batches whose identifier is one of ``identifiers``, in few requests.
-
-        Asks ``batchIdentifier in (...)`` in chunks that keep each URL short. With ``min_id``,
-        only batches with a greater id (created after the batch ``min_id``).
-        """
-        found: list[AccountingBatch] = []
-        for condition in _http.identifier_conditions(identifiers, min_id=min_id):
-            found.extend(self.list_batches(condition))
-        return found
+                url = self.api_root + path
 
     def highest_batch_id(self) -> int:
         """The largest batch id that exists now, 0 when there is none.
@@ -471,51 +518,63 @@ class ConnectWiseClient:
             )
             with self._count_lock:
                 self._requests_sent += 1
-            try:
-                response = self._exchange(http, request)
-            except httpx.HTTPError as err:
-                decision = decide(
-                    method,
-                    None,
-                    failure=_http.transport_failure(err, method),
-                    attempt=attempt,
-                    max_retries=self._max_retries,
-                    jitter=self._rng(),
-                )
-                if decision.verdict is not Verdict.RETRY:
-                    unknown = decision.verdict is Verdict.OUTCOME_UNKNOWN
+            response, failure = self._exchange(http, request)
+            status = response.status_code if response is not None else None
+            retry_after = None
+            if response is not None:
+                retry_after = _http.retry_after_seconds(response.headers.get("retry-after"))
+            # A read answered 2xx with a body that is not JSON (a proxy's page) was not read.
+            unreadable = (
+                method == "GET"
+                and failure is None
+                and response is not None
+                and response.status_code < 300
+                and not _http.is_json(response.content)
+            )
+            decision = decide(
+                method,
+                status,
+                failure=Failure.AFTER_SENDING
+                if unreadable
+                else (
+                    _http.transport_failure(failure, answered=response is not None)
+                    if failure
+                    else None
+                ),
+                attempt=attempt,
+                max_retries=self._max_retries,
+                retry_after=retry_after,
+                jitter=self._rng(),
+            )
+            unknown = decision.verdict is Verdict.OUTCOME_UNKNOWN
+            if decision.verdict is Verdict.RETURN and response is not None:
+                return response
+            if decision.verdict is not Verdict.RETRY:
+                if unreadable and response is not None:
+                    _http.decode_json(response, method, path)  # raises, saying what came
+                if failure is not None and (response is None or response.status_code < 300):
                     raise _http.transport_error(
                         method,
                         path,
-                        err,
+                        failure,
                         self._timeout,
                         outcome_unknown=unknown,
                         host=urlsplit(url).netloc,
                         secrets=self._secrets,
-                    ) from err
-                reason = f"{type(err).__name__}: {_http.redact_text(str(err), self._secrets)}"
-            else:
-                retry_after = _http.retry_after_seconds(response.headers.get("retry-after"))
-                decision = decide(
-                    method,
-                    response.status_code,
-                    attempt=attempt,
-                    max_retries=self._max_retries,
-                    retry_after=retry_after,
-                    jitter=self._rng(),
-                )
-                if decision.verdict is Verdict.RETURN:
-                    return response
-                if decision.verdict is not Verdict.RETRY:
+                    ) from failure
+                if response is not None:
                     raise _http.error_for_response(
                         method,
                         path,
                         response.status_code,
                         response.headers,
-                        response.content,
-                        outcome_unknown=decision.verdict is Verdict.OUTCOME_UNKNOWN,
+                        b"" if failure else response.content,
+                        outcome_unknown=unknown,
                     )
-                reason = f"HTTP {response.status_code}"
+            reason = f"HTTP {status}" if status is not None else f"{type(failure).__name__}"
+            reason += " (not JSON)" if unreadable else ""
+            if failure is not None:
+                reason += f" ({_http.redact_text(str(failure), self._secrets)})"
             attempt += 1
             logger.info(
                 "%s %s: %s; retry %d of %d in %.2f s",
@@ -528,16 +587,27 @@ class ConnectWiseClient:
             )
             self._sleep(decision.wait)
 
-    def _exchange(self, http: httpx.Client, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` and read its answer whole, within the deadline and the size cap.
+    def _exchange(
+        self, http: httpx.Client, request: httpx.Request
+    ) -> tuple[httpx.Response | None, httpx.HTTPError | None]:
+        """Send ``request``: the response, if one came, and the error that cut it short, if any.
 
-        Every known secret is redacted from the answer before anything reads it.
+        The answer is read whole within the deadline and the size cap. A body that stops half
+        way, or cannot be used, still leaves its status (a 2xx to a create means created); the
+        response returned then has an empty body. Every known secret is redacted from the
+        answer before anything reads it.
         """
         expires = time.monotonic() + self._timeout
+        failure: httpx.HTTPError | None = None
         with deadline(expires):
-            response = http.send(request, follow_redirects=False, stream=True)
+            try:
+                response = http.send(request, follow_redirects=False, stream=True)
+            except httpx.HTTPError as err:
+                return None, err
             try:
                 content = read_answer(response, limit=self._max_answer_bytes, expires=expires)
+            except httpx.HTTPError as err:
+                content, failure = b"", err
             finally:
                 response.close()
         headers = [  # as received (bytes: a server may send any), the body now decoded
@@ -545,14 +615,15 @@ class ConnectWiseClient:
             for name, value in response.headers.raw
             if name.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
         ]
-        return httpx.Response(
+        answer = httpx.Response(
             response.status_code,
             headers=headers,
             content=_http.redact(content, self._secrets),
             request=request,
         )
+        return answer, failure
 
-    def _check_next_link(self, url: str, followed: set[str]) -> None:
+    def _check_next_link(self, url: str, followed: set[str], path: str) -> None:
         """Refuse a next-page link to another server, back to a page already read, or broken."""
         try:  # a header can carry anything: control characters, an unclosed IPv6 bracket, ...
             httpx.URL(url)
@@ -568,6 +639,4 @@ class ConnectWiseClient:
         else:
             followed.add(url)
             return
-        raise ApiError(
-            f"refusing to follow a next-page link {problem}", method="GET", path=BATCHES_PATH
-        )
+        raise ApiError(f"refusing to follow a next-page link {problem}", method="GET", path=path)

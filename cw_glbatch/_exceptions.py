@@ -5,6 +5,7 @@ The tree::
     CwGlBatchError
     ├── InputError                   the input file cannot be used (file:line:column in the message)
     ├── JournalError                 a run journal belongs to another input, is damaged or in use
+    ├── ConnectWiseMismatchError     a journal or success file records another ConnectWise
     ├── ResultsNotWrittenError       batches were sent, the result files could not be written
     ├── ConfigurationError          the client cannot be set up as asked (missing credentials, ...)
     ├── ClientClosedError            a call on a closed ConnectWiseClient
@@ -36,6 +37,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "ConnectWiseMismatchError",
     "CwGlBatchError",
     "FieldError",
     "InputError",
@@ -94,6 +96,15 @@ class JournalError(CwGlBatchError):
 
     Nothing was sent. The message says what to do: run the input the journal belongs to, or
     delete the journal once its batches are accounted for.
+    """
+
+
+class ConnectWiseMismatchError(CwGlBatchError):
+    """A journal or success file records runs against another ConnectWise site or company.
+
+    Nothing was sent: what it records would be wrong here (batches reported created that this
+    ConnectWise does not have). The message says what to do: run against the ConnectWise it
+    names, or give other output files.
     """
 
 

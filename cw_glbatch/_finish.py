@@ -29,6 +29,7 @@ def put_in_place(writer: XmlResultWriter, journal: Journal, report: RunReport) -
                 "created": report.counts["created"],
                 "failed": report.counts["failed"],
                 "stopped": report.stopped,
+                "unsettled": report.unsettled,
             }
         )
     except BaseException:
@@ -44,6 +45,10 @@ def finished_report(
 
     The call repeats it when its input is the one the journal records, or the fail file that
     run wrote (a retry in place). A call with another input finds the journal obsolete.
+
+    A run that left batches unsettled is not over: the same input resumes it (the journal
+    settles them); a retry in place starts afresh, since the fail file it wrote marks each
+    unsettled batch ``OutcomeUnknown``, which is looked up before anything is sent.
     """
     done = journal.finished
     if done is None:
@@ -59,9 +64,21 @@ def finished_report(
                 "Delete the journal if its batches are accounted for."
             )
         return None  # killed before its files were both in place: resume it
-    if journal.source_differs and journal.source != done.get("fail"):
-        journal.forget()  # its run is complete, in its files; this is another job: start afresh
-        return None
+    unsettled = bool(done.get("unsettled"))
+    if journal.source_differs:
+        if journal.source != done.get("fail") and unsettled:
+            raise JournalError(
+                f"{journal.path} records a run of a different input file that left batches "
+                "unsettled. Run that input again to settle them, or delete the journal if you "
+                "are sure its batches are accounted for."
+            )
+        if journal.source != done.get("fail") or unsettled:
+            # Another job; or a retry in place, whose input (the fail file that run wrote)
+            # marks each unsettled batch OutcomeUnknown: start afresh.
+            journal.forget()
+            return None
+    elif unsettled:
+        return None  # the same input again: resume it, and settle what is unsettled
     counts = {name: _count(done.get(name)) for name in ("created", "failed")}
     stopped = done.get("stopped")
     return RunReport(

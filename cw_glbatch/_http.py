@@ -36,6 +36,8 @@ __all__ = [
     "decode_json",
     "error_for_response",
     "identifier_conditions",
+    "is_condition_safe",
+    "is_json",
     "is_loopback",
     "json_value",
     "next_link",
@@ -62,6 +64,7 @@ _MAX_QUOTED = 200  # characters of a non-JSON body kept in a message
 COMPANY_INFO_PATH = "/login/companyinfo/"  # + company id: where the codebase is looked up
 REDACTED = "[redacted]"
 _MIN_SECRET = 8  # characters; ConnectWise's keys are 16, clientIds are GUIDs
+_UNSAFE_IN_CONDITIONS = frozenset("\"'\\")
 
 
 class AnswerTooLarge(httpx.HTTPError):
@@ -132,13 +135,24 @@ def batch_body(
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def condition_string(value: str) -> str:
-    r"""``value`` as a string literal in ConnectWise's ``conditions`` syntax.
+def is_condition_safe(value: str) -> bool:
+    """Whether ``value`` can be written as a ``conditions`` string without any escape.
 
-    ConnectWise documents ``\\"`` for a double quote inside a string; a backslash is written
-    ``\\\\`` so that a value ending in one cannot escape the closing quote.
+    ConnectWise documents no escape for a quote inside a ``conditions`` string, so values
+    holding ``"``, ``'`` or a backslash are never put in one.
     """
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return not any(c in value for c in _UNSAFE_IN_CONDITIONS)
+
+
+def condition_string(value: str) -> str:
+    """``value`` as a string literal in ConnectWise's ``conditions`` syntax.
+
+    Raises:
+        ValueError: ``value`` holds a quote or a backslash (see `is_condition_safe`).
+    """
+    if not is_condition_safe(value):
+        raise ValueError(f"{value!r} holds a quote or a backslash: look it up another way")
+    return f'"{value}"'
 
 
 def identifier_conditions(
@@ -149,6 +163,9 @@ def identifier_conditions(
     Each condition, URL-encoded, stays within ``max_length`` characters so the request URL stays
     under the ~2,000 characters ConnectWise and proxies accept. With ``min_id``, each also says
     ``and id > min_id``.
+
+    Raises:
+        ValueError: An identifier holds a quote or a backslash (see `is_condition_safe`).
     """
     suffix = f" and id > {min_id}" if min_id is not None else ""
     fixed = len(quote(f"batchIdentifier in (){suffix}", safe=""))
@@ -312,14 +329,16 @@ def _untrusted_certificate(err: httpx.HTTPError) -> bool:
 _UNUSABLE_ANSWER = (AnswerTooLarge, httpx.DecodingError)
 
 
-def transport_failure(err: httpx.HTTPError, method: str) -> Failure:
-    """What an httpx failure (no usable answer) means for `_retry.decide`.
+def transport_failure(err: httpx.HTTPError, *, answered: bool) -> Failure:
+    """What an httpx failure means for `_retry.decide`.
 
-    An answer too large or that cannot be decoded came after the request arrived: for a POST
-    that leaves its outcome unknown; for a read, asking again would get the same answer.
+    ``answered``: the failure came after the answer's status (while reading its body). An
+    answer too large or that cannot be decoded came after the request arrived: with its status
+    known it is `Failure.PERMANENT` (asking again gets the same answer; `decide` weighs the
+    status first), without one `Failure.AFTER_SENDING`.
     """
     if isinstance(err, _UNUSABLE_ANSWER):
-        return Failure.AFTER_SENDING if method == "POST" else Failure.PERMANENT
+        return Failure.PERMANENT if answered else Failure.AFTER_SENDING
     if isinstance(err, _PERMANENT) or _untrusted_certificate(err):
         return Failure.PERMANENT
     if isinstance(err, _NOT_SENT):
@@ -377,6 +396,15 @@ def json_value(text: str | bytes) -> Any:
         return json.loads(text)
     except RecursionError:  # a hostile answer nested thousands deep
         raise ValueError("JSON nested too deeply") from None
+
+
+def is_json(content: bytes) -> bool:
+    """Whether ``content`` is a JSON document."""
+    try:
+        json_value(content)
+    except ValueError:
+        return False
+    return True
 
 
 def decode_json(response: httpx.Response, method: str, path: str) -> Any:

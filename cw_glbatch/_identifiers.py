@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -11,9 +12,22 @@ from ._models import BatchRequest
 from ._reader import MAX_IDENTIFIER_LENGTH
 from ._spool import MAX_GL_REC_ID
 
-__all__ = ["BATCH_ID_VARIABLE", "Identifiers", "request_problems"]
+__all__ = ["BATCH_ID_VARIABLE", "Identifiers", "request_problems", "run_stamp"]
 
 BATCH_ID_VARIABLE = "CONNECTWISE.BATCHID"
+_RUN_PART_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I to misread
+_RUN_PART_LENGTH = 6  # 30 random bits: two runs in the same second differ
+
+
+def run_stamp() -> str:
+    """The base of the identifiers a run generates: UTC time and a part unique to the run.
+
+    E.g. ``20261126T091500Z-K7Q2XM`` (23 characters, leaving room for ``-N`` suffixes within
+    ConnectWise's 50), so two runs started in the same second never generate the same one.
+    """
+    time = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    part = "".join(secrets.choice(_RUN_PART_ALPHABET) for _ in range(_RUN_PART_LENGTH))
+    return f"{time}-{part}"
 
 
 def request_problems(request: BatchRequest) -> list[str]:
@@ -41,14 +55,18 @@ def _identifier_problem(identifier: str, source: str) -> str | None:
 
 
 class Identifiers:
-    """Chooses each batch's identifier: its own, else the variable, else a timestamp."""
+    """Chooses each batch's identifier: its own, else the variable, else the run's stamp.
+
+    ``stamp`` is the run's `run_stamp` (the resumed run's, from its journal); a new one is made
+    when it is None. ``reserved`` are identifiers the resumed run gave already.
+    """
 
     def __init__(
         self, variables: Mapping[str, Any] | None, stamp: str | None, reserved: Iterable[str]
     ) -> None:
         value = (variables or {}).get(BATCH_ID_VARIABLE)
         self._variable = None if value is None else str(value).strip()
-        self.stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.stamp = stamp or run_stamp()
         self._used: set[str] = set()
         self._reserved = set(reserved)  # given to batches by the run this one resumes
         self._counters: dict[str, int] = collections.Counter()

@@ -2,20 +2,25 @@
 
 A journal is a file of JSON lines, appended to and fsynced, readable by its owner only:
 
-- a header: ``{"journal": 1, "baseline": N, "stamp": "...", "source": "sha256 or null"}``, with
-  the highest batch id before the run began, the timestamp the run names batches with, and a
-  digest of the input file when there is one;
+- a header: ``{"journal": 1, "baseline": N, "stamp": "...", "source": "sha256 or null",
+  "site": "https://host", "company": "acme"}``: the highest batch id before the run began, the
+  stamp the run names batches with, a digest of the input file when there is one, and the
+  ConnectWise the run talks to;
 - ``{"i": index, "f": fingerprint, "id": identifier, "s": "sending"}``, durable before the
   batch's POST leaves;
-- ``{"i": ..., "f": ..., "id": ..., "s": "created" | "failed", "b": batch id, "e": error}`` when
-  its result is known.
+- then what became of it, the last record winning: ``"s": "created"`` (with ``"b"``, the batch
+  id, once known), ``"failed"`` (ConnectWise's answer about the batch, in ``"e"``: final, see
+  `_retry.is_final_answer`), ``"unknown"`` (whether it was created could not be told) or
+  ``"unsent"`` (certainly not created: the run stopped before the POST left, or it was refused
+  or never delivered; a resumed run sends it again);
+- ``{"floor": N}``: every batch this run created with an id up to N has its id recorded, so a
+  resumed run looks only above it.
 
-A run that finds a journal resumes it: batches recorded as created are not sent again, batches
-that were sent without a known result are looked up before anything is sent, and the rest are
-sent as usual. A killed process can leave a torn last line; it is cut off before anything is
-appended. When the run is over, a ``{"done": {...}}`` record says what the result files hold
-(their digests and the counts), durable before they are put in place, so that a run killed
-between putting them in place and removing the journal is recognised as finished.
+What the records mean for a resumed run is decided by `_plan.plan`. A killed process can leave a
+torn last line; it is cut off before anything is appended. When the run is over, a
+``{"done": {...}}`` record says what the result files hold (their digests and the counts), durable
+before they are put in place, so that a run killed between putting them in place and removing the
+journal is recognised as finished (`_finish`).
 """
 
 from __future__ import annotations
@@ -25,21 +30,27 @@ import hashlib
 import json
 import logging
 import os
-import stat
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import iterparse
 
-from ._exceptions import JournalError
-from ._models import BatchRequest, BatchResult
+from ._exceptions import ConnectWiseMismatchError, FieldError, JournalError
+from ._lockedfile import open_locked, read_all
+from ._models import OUTCOME_UNKNOWN, BatchError, BatchRequest, BatchResult
+from ._plan import Known
+from ._retry import is_final_answer
 
-if os.name == "posix":
-    import fcntl
-
-__all__ = ["Journal", "file_digest", "fingerprint", "ids_digest", "previous_successes"]
+__all__ = [
+    "Entry",
+    "Journal",
+    "error_from_record",
+    "error_record",
+    "file_digest",
+    "fingerprint",
+    "ids_digest",
+    "same_connectwise",
+]
 
 _VERSION = 1
 logger = logging.getLogger("cw_glbatch")
@@ -56,14 +67,17 @@ def fingerprint(request: BatchRequest) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+def same_connectwise(recorded: tuple[str, str], current: tuple[str, str]) -> bool:
+    """Whether a recorded (site, company) is the current one (company ids ignore case)."""
+    return recorded[0] == current[0] and recorded[1].casefold() == current[1].casefold()
+
+
 @attrs.frozen
 class Entry:
-    """What the journal says of one batch: the last record about it wins."""
+    """What the journal says of one batch: its fingerprint and what is known of it."""
 
     fingerprint: str
-    identifier: str
-    status: str  # "sending", "created" or "failed"
-    batch_id: int | None = None
+    known: Known
 
 
 class Journal:
@@ -72,20 +86,31 @@ class Journal:
     Opening it takes an exclusive lock that lasts until `close` or `remove`, so two runs never
     share one journal (and so the files it belongs to). The file is never reached through a
     symbolic link, must be a regular file, and is created readable by its owner only.
+
+    Args:
+        path: The journal file.
+        source: A digest of the input file; a journal of another input is refused.
+        connectwise: ``(site, company)`` the run talks to; a journal of another is refused.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, source: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        source: str | None = None,
+        connectwise: tuple[str, str] | None = None,
+    ) -> None:
         self.path = os.fspath(path)
         self.entries: dict[int, Entry] = {}
-        # Batches an earlier, finished run created (from its success file), by `ids_digest`.
-        self.carried: dict[bytes, tuple[str, int]] = {}
         self.baseline: int | None = None
+        self.floor: int | None = None
         self.stamp: str | None = None
         self.source = source
+        self.connectwise = connectwise
         self.recorded_source: str | None = None
         self.finished: dict[str, Any] | None = None
         self._pending: list[str] = []
-        fd, created = _open_locked(self.path)
+        fd, created = open_locked(self.path)
         try:
             self.resumed = self._load(fd)
             # Whether a batch of this run or the one it resumes may have been sent.
@@ -105,7 +130,7 @@ class Journal:
 
     def _load(self, fd: int) -> bool:
         """Read what the file records; cut a torn last line off. True if anything was."""
-        data = _read_all(fd)
+        data = read_all(fd)
         whole = data.rfind(b"\n") + 1
         if not whole and data and data[: len(_HEADER_START)] != _HEADER_START[: len(data)]:
             raise self._damaged(1, "it does not start with a journal header")
@@ -142,54 +167,97 @@ class Journal:
         if not isinstance(record, dict):
             raise TypeError(f"a record is {type(record).__name__}, not an object")
         if "journal" in record:
-            if record["journal"] != _VERSION:
-                raise JournalError(f"{self.path}: journal version {record['journal']!r} is unknown")
+            self._check_header(record)
             self.baseline = _whole(record["baseline"], "baseline")
             self.stamp = _text(record["stamp"], "stamp")
             source = record.get("source")
             self.recorded_source = None if source is None else _text(source, "source")
-        elif "done" in record:
+            return
+        if "done" in record:
             done = record["done"]
             if not isinstance(done, dict):
                 raise TypeError("the finishing record is not an object")
             self.finished = done
-        else:
-            batch_id = record.get("b")
-            self.entries[_whole(record["i"], "i")] = Entry(
-                _text(record["f"], "f"),
-                _text(record["id"], "id"),
-                _status(record["s"]),
-                None if batch_id is None else _whole(batch_id, "b"),
+            return
+        if "floor" in record:
+            self.floor = _whole(record["floor"], "floor")
+            return
+        index, state = _whole(record["i"], "i"), _status(record["s"])
+        if state == "unsent":
+            self.entries.pop(index, None)
+            return
+        error = error_from_record(record["e"]) if "e" in record else None
+        if state == "failed" and error is not None and error.code == OUTCOME_UNKNOWN:
+            state = "unknown"  # written so by versions that had no "unknown" record
+        elif state == "failed" and (error is None or not is_final_answer(error.status)):
+            self.entries.pop(index, None)  # (likewise) certainly not created: send it again
+            return
+        batch_id = record.get("b")
+        known = Known(
+            "sent" if state == "sending" else state,  # type: ignore[arg-type]
+            _text(record["id"], "id"),
+            None if batch_id is None else _whole(batch_id, "b"),
+            error if state == "failed" else None,
+        )
+        self.entries[index] = Entry(_text(record["f"], "f"), known)
+
+    def _check_header(self, record: dict[str, Any]) -> None:
+        if record["journal"] != _VERSION:
+            raise JournalError(f"{self.path}: journal version {record['journal']!r} is unknown")
+        site, company = record.get("site"), record.get("company")
+        current = self.connectwise
+        if site is None or company is None:  # written by versions that did not record them
+            return
+        site, company = _text(site, "site"), _text(company, "company")
+        if current and not same_connectwise((site, company), current):
+            raise ConnectWiseMismatchError(
+                f"{self.path} records an unfinished run against ConnectWise {site} (company "
+                f"{company}), not {current[0]} (company {current[1]}). Run the same command "
+                "against that ConnectWise to finish it; nothing was sent."
             )
 
     def begin(self, baseline: int, stamp: str) -> int:
         """Record the header of a new run; return the run's baseline (a resumed run's first)."""
         if self.baseline is None:
             self.baseline, self.stamp = baseline, stamp
-            self._add(
-                {"journal": _VERSION, "baseline": baseline, "stamp": stamp, "source": self.source}
-            )
+            header: dict[str, Any] = {
+                "journal": _VERSION,
+                "baseline": baseline,
+                "stamp": stamp,
+                "source": self.source,
+            }
+            if self.connectwise:
+                header["site"], header["company"] = self.connectwise
+            self._add(header)
             self.sync()
         return self.baseline
 
-    def sending(self, index: int, print_: str, identifier: str) -> None:
+    def sending(self, index: int, fingerprint: str, identifier: str) -> None:
         """Record that batch ``index`` is about to be sent; `sync` before sending it."""
         self.sent_any = True
-        self._add({"i": index, "f": print_, "id": identifier, "s": "sending"})
+        self._add({"i": index, "f": fingerprint, "id": identifier, "s": "sending"})
 
-    def result(self, index: int, print_: str, result: BatchResult) -> None:
+    def result(self, index: int, fingerprint: str, result: BatchResult) -> None:
         """Record what became of batch ``index``."""
-        record: dict[str, Any] = {
-            "i": index,
-            "f": print_,
-            "id": result.identifier,
-            "s": result.status,
-        }
-        if result.batch_id is not None:
-            record["b"] = result.batch_id
-        if result.error is not None:
-            record["e"] = {"code": result.error.code, "status": result.error.status}
+        record: dict[str, Any] = {"i": index, "f": fingerprint, "id": result.identifier}
+        error = result.error
+        if result.status == "created":
+            record["s"] = "created"
+            if result.batch_id is not None:
+                record["b"] = result.batch_id
+        elif error is not None and error.code == OUTCOME_UNKNOWN:
+            record["s"] = "unknown"
+            record["e"] = error_record(error)
+        elif error is not None and is_final_answer(error.status):
+            record["s"] = "failed"  # ConnectWise's answer about the batch: final on resume
+            record["e"] = error_record(error)
+        else:
+            record["s"] = "unsent"  # certainly not created (not sent, refused, unreachable)
         self._add(record)
+
+    def looked_through(self, floor: int) -> None:
+        """Record that every batch up to id ``floor`` created by this run has its id recorded."""
+        self._add({"floor": floor})
 
     def _add(self, record: dict[str, Any]) -> None:
         self._pending.append(json.dumps(record, separators=(",", ":")) + "\n")
@@ -208,7 +276,7 @@ class Journal:
         os.ftruncate(self._file.fileno(), 0)
         os.fsync(self._file.fileno())
         self.entries.clear()
-        self.baseline = self.stamp = self.recorded_source = self.finished = None
+        self.baseline = self.floor = self.stamp = self.recorded_source = self.finished = None
         self.resumed = self.sent_any = False
 
     def finish(self, record: dict[str, Any]) -> None:
@@ -249,70 +317,6 @@ class Journal:
 
 
 _HEADER_START = b'{"journal":'
-_OPEN_FLAGS = os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-def _open_locked(path: str) -> tuple[int, bool]:
-    """Open (or create, 0600) ``path`` without following a link, and lock it for this run.
-
-    Returns the descriptor and whether the file was created. Raises `JournalError` for a link,
-    a file that is not a regular one, or a journal another process holds.
-    """
-    while True:
-        created = True
-        try:
-            # O_NONBLOCK: opening a FIFO placed here must not hang; regular files ignore it.
-            fd = os.open(path, _OPEN_FLAGS | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            created = False
-            try:
-                fd = os.open(path, _OPEN_FLAGS | getattr(os, "O_NONBLOCK", 0))
-            except FileNotFoundError:
-                continue  # removed in between by the run that held it: create it
-            except OSError as err:
-                if os.path.islink(path):
-                    raise JournalError(
-                        f"{path} is a symbolic link; a journal is never written through one. "
-                        "Remove the link, or choose another --success file."
-                    ) from None
-                raise JournalError(f"cannot open the journal {path}: {err.strerror}") from None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise JournalError(
-                    f"{path} is not a regular file; the journal must be one. "
-                    "Remove it, or choose another --success file."
-                )
-            _lock(fd, path)
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
-            except FileNotFoundError:
-                same = False
-        except BaseException:
-            os.close(fd)
-            raise
-        if same:
-            return fd, created
-        os.close(fd)  # the run that held it removed it as we waited: start again
-
-
-def _lock(fd: int, path: str) -> None:
-    if os.name != "posix":  # pragma: no cover - no advisory locks elsewhere
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise JournalError(
-            f"another cw-glbatch run is using {path} and the files it belongs to; nothing was "
-            "sent. Wait for it to finish (or stop it), then run again."
-        ) from None
-
-
-def _read_all(fd: int) -> bytes:
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _whole(value: object, name: str) -> int:
@@ -333,7 +337,7 @@ def _status(value: object) -> str:
     return str(value)
 
 
-_STATUSES = frozenset({"sending", "created", "failed"})
+_STATUSES = frozenset({"sending", "created", "failed", "unknown", "unsent"})
 
 
 def _describe(err: Exception) -> str:
@@ -346,26 +350,27 @@ def _describe(err: Exception) -> str:
     return str(err)
 
 
-def previous_successes(path: str | os.PathLike[str]) -> dict[bytes, tuple[str, int]]:
-    """The batches an earlier run's success file records: `ids_digest` -> (identifier, batch id).
+def error_record(error: BatchError) -> dict[str, Any]:
+    """``error`` as the journal keeps it: everything the fail file needs."""
+    return {
+        "status": error.status,
+        "code": error.code,
+        "message": error.message,
+        "fields": [[f.field, f.code, f.message] for f in error.field_errors],
+    }
 
-    Read streaming with defusedxml. A file that is missing or not a success file gives nothing:
-    the run then decides from ConnectWise's answers alone.
+
+def error_from_record(data: dict[str, Any]) -> BatchError:
+    """The `BatchError` a journal record keeps (older records hold status and code only).
+
+    Raises:
+        TypeError: ``data`` is not what `error_record` writes.
     """
-    found: dict[bytes, tuple[str, int]] = {}
-    try:
-        for _, element in iterparse(os.fspath(path), events=("end",), forbid_dtd=True):
-            if element.tag != "Batch":
-                continue
-            identifier = (element.findtext("batchIdentifier") or "").strip()
-            batch_id = (element.findtext("batchId") or "").strip()
-            ids = [int(e.text or "") for e in element.iterfind("glRecIds/glRecId")]
-            if identifier and batch_id.isdigit() and ids:
-                found[ids_digest(ids)] = (identifier, int(batch_id))
-            element.clear()
-    except (OSError, ValueError, SyntaxError, DefusedXmlException):
-        return {}
-    return found
+    if not isinstance(data, dict):
+        raise TypeError(f"'e' is {data!r}, not an object")
+    fields = tuple(FieldError(str(m), field=f, code=c) for f, c, m in data.get("fields") or ())
+    message = data.get("message") or "recorded by the run that was resumed"
+    return BatchError(str(message), data.get("status"), data.get("code"), fields)
 
 
 def file_digest(path: str | os.PathLike[str]) -> str | None:

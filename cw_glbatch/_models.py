@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import attrs
 
 from ._exceptions import ApiError, FieldError
 
 __all__ = [
+    "INVALID_INPUT",
+    "NOT_SENT",
+    "OUTCOME_UNKNOWN",
+    "STATUSES",
     "AccountingBatch",
     "BatchError",
     "BatchRequest",
@@ -23,6 +27,12 @@ __all__ = [
 T = TypeVar("T")
 
 Status = Literal["created", "failed", "planned"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+
+# This library's own `BatchError.code`s, for batches ConnectWise gave no answer about.
+INVALID_INPUT = "InvalidInput"  # the batch cannot be sent as it is
+NOT_SENT = "NotSent"  # the run stopped before sending it
+OUTCOME_UNKNOWN = "OutcomeUnknown"  # sent, and whether it was created could not be told
 
 
 def _tuple_of_int(values: Iterable[int]) -> tuple[int, ...]:
@@ -105,8 +115,8 @@ def _check_outcome(instance: BatchResult, attribute: object, value: BatchError |
 
 
 def _check_status(instance: BatchResult, attribute: object, value: str) -> None:
-    if value not in ("created", "failed", "planned"):
-        raise ValueError(f"status must be 'created', 'failed' or 'planned', not {value!r}")
+    if value not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, not {value!r}")
 
 
 @attrs.frozen
@@ -250,6 +260,9 @@ class RunReport:
         stop_error: The error that made the run stop early, or ``None``: an
             `AuthenticationError` (401), a `PermissionDeniedError` (403), a `NotFoundError` for
             a company id ConnectWise does not know, an `ApiConnectionError`, ...
+        unsettled: How many batches the run could not settle: created but with their id not
+            learned, or failed ``OutcomeUnknown``. The journal is kept for them;
+            running the same command again settles them.
     """
 
     results: tuple[BatchResult, ...]
@@ -259,6 +272,7 @@ class RunReport:
     stopped: str | None = None
     dry_run: bool = False
     stop_error: ApiError | None = attrs.field(default=None, eq=False, repr=False)
+    unsettled: int = 0
 
     @property
     def created(self) -> tuple[BatchResult, ...]:
@@ -277,5 +291,5 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        """True when no batch failed and the run was not stopped."""
-        return not self.counts.get("failed") and self.stopped is None
+        """True when every batch was created with its id, and the run was not stopped."""
+        return not self.counts.get("failed") and self.stopped is None and not self.unsettled

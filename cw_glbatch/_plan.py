@@ -10,8 +10,9 @@ The rules, in order:
 1. The journal of the run being resumed wins: a batch it records as created is reported
    created (its id looked up if it was not learned, never sent again); a definite answer it
    records is final; a batch it records as sent without a known outcome is looked up among the
-   batches created since that run began, and sent only if ConnectWise does not have it. While
-   ConnectWise cannot be asked, such a batch stays unsettled: never "not sent".
+   batches created since that run began (among all batches when an earlier file knows it too),
+   and sent only if ConnectWise does not have it. While ConnectWise cannot be asked, such a
+   batch stays unsettled: never "not sent".
 2. A batch that cannot be sent (reader errors, bad ids, identifier problems) fails as invalid.
 3. An earlier success file's batch is carried over (its id looked up, in all of ConnectWise's
    batches, if the file lacks it); a batch an earlier fail file marks ``OutcomeUnknown`` is
@@ -75,7 +76,7 @@ class Decision:
     Attributes:
         action: What to do.
         whole_history: For a lookup: search every batch, not only those created since the run
-            (or the run being resumed) began. Records from earlier files need it.
+            (or the run being resumed) began. A batch an earlier file knows needs it.
     """
 
     action: Action
@@ -103,26 +104,27 @@ def plan(
     Returns:
         The `Decision`.
     """
+    whole_history = earlier is not None  # an earlier file knows it: it may predate the run
     if journal is not None:
         if journal.state == "created":
             if journal.batch_id is not None:
                 return Decision(Action.CARRIED_OVER)
-            return _lookup(Action.LEARN_ID, whole_history=False, dry_run=dry_run)
+            return _lookup(Action.LEARN_ID, whole_history=whole_history, dry_run=dry_run)
         if journal.state == "failed":
             return Decision(Action.ANSWERED)
         if stopped:
             return Decision(Action.UNSETTLED)
-        return _lookup(Action.LOOK_UP_FIRST, whole_history=False, dry_run=dry_run)
+        return _lookup(Action.LOOK_UP_FIRST, whole_history=whole_history, dry_run=dry_run)
     if invalid:
         return Decision(Action.INVALID)
     if earlier is not None and earlier.state == "created":
         if earlier.batch_id is not None:
             return Decision(Action.CARRIED_OVER)
-        return _lookup(Action.LEARN_ID, whole_history=True, dry_run=dry_run)
+        return _lookup(Action.LEARN_ID, whole_history=whole_history, dry_run=dry_run)
     if earlier is not None and earlier.state == "unknown":
         if stopped:
             return Decision(Action.UNSETTLED)
-        return _lookup(Action.LOOK_UP_FIRST, whole_history=True, dry_run=dry_run)
+        return _lookup(Action.LOOK_UP_FIRST, whole_history=whole_history, dry_run=dry_run)
     if stopped:
         return Decision(Action.NOT_SENT)
     return Decision(Action.PLANNED if dry_run else Action.SEND)

@@ -32,6 +32,7 @@ __all__ = [
     "Verdict",
     "backoff_seconds",
     "decide",
+    "is_final_answer",
 ]
 
 DEFAULT_MAX_RETRY_WAIT = 60.0  # longest wait honoured from Retry-After
@@ -48,7 +49,8 @@ class Failure(enum.Enum):
 
     NOT_CONNECTED = "not connected"  # the request never left: connect failed, pool timeout
     AFTER_SENDING = "after sending"  # it may have arrived: read/write timeout, reset, cut answer
-    PERMANENT = "permanent"  # trying again cannot help: untrusted certificate, bad URL
+    PERMANENT = "permanent"  # trying again cannot help: untrusted certificate, bad URL, an
+    # answer too large or that cannot be decoded
 
 
 class Verdict(enum.Enum):
@@ -83,7 +85,7 @@ def decide(
     Args:
         method: The HTTP method.
         status: The status answered, ``None`` when no answer came (then ``failure`` says why).
-        failure: Why no answer came.
+        failure: Why no answer came, or, with a ``status``, what cut the answer's body short.
         attempt: How many times the request was sent again already.
         max_retries: How many times it may be sent again in all.
         retry_after: The server's ``Retry-After``, in seconds, if it sent one.
@@ -99,7 +101,11 @@ def decide(
             return Decision(Verdict.OUTCOME_UNKNOWN)
         return _again(attempt, max_retries, None, jitter)
     if 200 <= status < 300:
-        return Decision(Verdict.RETURN)
+        if failure is None or method == "POST":  # any 2xx to a create means created
+            return Decision(Verdict.RETURN)
+        if failure is Failure.PERMANENT:  # a read's answer too large or undecodable: the same
+            return Decision(Verdict.RAISE)
+        return _again(attempt, max_retries, None, jitter)  # a read cut short: read it again
     if method == "POST":
         if status in NOT_DELIVERED_STATUSES:
             return _again(attempt, max_retries, retry_after, jitter)
@@ -111,6 +117,16 @@ def decide(
     if status in (408, 429) or status >= 500:
         return _again(attempt, max_retries, retry_after, jitter)
     return Decision(Verdict.RAISE)
+
+
+def is_final_answer(status: int | None) -> bool:
+    """Whether a failed create's status is ConnectWise's answer about the batch itself.
+
+    400, 404, 409, 422...: sending the same batch again gets the same answer, so a resumed run
+    keeps it. Not final: no status (never delivered), 401/403 (the caller was refused, not the
+    batch), 408 and 429, redirects, and 5xx (after the retries that were safe).
+    """
+    return status is not None and 400 <= status < 500 and status not in (401, 403, 408, 429)
 
 
 def _again(attempt: int, max_retries: int, retry_after: float | None, jitter: float) -> Decision:

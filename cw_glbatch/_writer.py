@@ -83,8 +83,9 @@ def batch_xml(result: BatchResult) -> str:
 class _AtomicFile:
     """A ``<Batches>`` document built in a temp file beside its target, then renamed over it."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], root: str = "Batches") -> None:
         self.path = os.path.abspath(os.fspath(path))
+        self._root = root  # the root start tag's name and attributes
         directory, name = os.path.split(self.path)
         # mkstemp creates the file readable and writable by its owner only.
         fd, self.temp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
@@ -99,7 +100,7 @@ class _AtomicFile:
 
     def write(self, xml: str) -> None:
         if not self.count:
-            self._put("<Batches>\n")
+            self._put(f"<{self._root}>\n")
         self._put(xml)
         self.count += 1
 
@@ -108,7 +109,7 @@ class _AtomicFile:
 
         Returns the SHA-256 of the file's bytes.
         """
-        self._put("</Batches>\n" if self.count else "<Batches/>\n")
+        self._put("</Batches>\n" if self.count else f"<{self._root}/>\n")
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -149,6 +150,9 @@ class XmlResultWriter:
     Args:
         success_file: Where created batches go, each with its ConnectWise ``batchId``.
         fail_file: Where failed batches go, each with an ``<error>``.
+        connectwise: ``(site, company)`` the batches were sent to, written on both files'
+            ``<Batches site="..." company="...">`` so a later run carries the success file over
+            only against the same ConnectWise (`process_file` passes the client's).
 
     Example::
 
@@ -157,15 +161,23 @@ class XmlResultWriter:
     """
 
     def __init__(
-        self, *, success_file: str | os.PathLike[str], fail_file: str | os.PathLike[str]
+        self,
+        *,
+        success_file: str | os.PathLike[str],
+        fail_file: str | os.PathLike[str],
+        connectwise: tuple[str, str] | None = None,
     ) -> None:
         success_path = os.path.abspath(os.fspath(success_file))
         fail_path = os.path.abspath(os.fspath(fail_file))
         if os.path.normcase(success_path) == os.path.normcase(fail_path):
             raise ValueError(f"the success and fail files must differ; both are {success_path}")
-        self._success = _AtomicFile(success_path)
+        root = "Batches"
+        if connectwise is not None:
+            site, company = (xml_text(value).replace('"', "&quot;") for value in connectwise)
+            root = f'Batches site="{site}" company="{company}"'
+        self._success = _AtomicFile(success_path, root)
         try:
-            self._fail = _AtomicFile(fail_path)
+            self._fail = _AtomicFile(fail_path, root)
         except BaseException:
             self._success.discard()
             raise

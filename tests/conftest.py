@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-pytest_plugins = ["pytester"]  # tests/test_docs.py runs the docs' test blocks with the real plugin
+from tests.helpers import SAMPLES
 
-SAMPLES = Path(__file__).parent / "samples"
+pytest_plugins = ["pytester"]  # tests/test_docs.py runs the docs' test blocks with the real plugin
 
 # CI runs the same examples every time; locally, "thorough" explores further.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)

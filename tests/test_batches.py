@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 
+import httpx
 import pytest
 from defusedxml.ElementTree import fromstring
 
@@ -14,6 +14,7 @@ from cw_glbatch import (
     ApiTimeoutError,
     AuthenticationError,
     BatchRequest,
+    ConfigurationError,
     ConnectWiseClient,
     InputError,
     NotFoundError,
@@ -26,9 +27,7 @@ from cw_glbatch import (
 )
 from cw_glbatch._batches import stop_kind
 from cw_glbatch.testing import FakeConnectWise, Fault
-
-SEED_IDS = (320042, 320044, 320045, 320046, 320047, 320048, 320043, 320049)
-POST = {"method": "POST", "path": "/finance/accounting/batches"}
+from tests.helpers import POST, SEED_IDS, input_xml, requests_for
 
 
 @pytest.fixture
@@ -36,12 +35,6 @@ def fake() -> FakeConnectWise:
     fake = FakeConnectWise()
     fake.add_unposted(range(320000, 320400))
     return fake
-
-
-def requests_for(count: int, size: int = 3, start: int = 320100) -> list[BatchRequest]:
-    return [
-        BatchRequest(f"B{n}", range(start + n * size, start + (n + 1) * size)) for n in range(count)
-    ]
 
 
 def assert_exactly_once(fake: FakeConnectWise, report) -> None:
@@ -63,7 +56,7 @@ def test_seed_sample_end_to_end(fake, samples, tmp_path):
     assert [b.gl_entry_ids for b in fake.batches] == [SEED_IDS]
     assert list(XmlBatchReader(tmp_path / "ok.xml")) == [BatchRequest("221106", SEED_IDS, line=3)]
     assert "<batchId>1</batchId>" in (tmp_path / "ok.xml").read_text()
-    assert (tmp_path / "failed.xml").read_text().endswith("<Batches/>\n")
+    assert re.search(r"<Batches [^>]*/>\n$", (tmp_path / "failed.xml").read_text())
 
 
 def test_mixed_outcomes_partition_and_the_fail_file_retries_exactly_those(fake, tmp_path):
@@ -114,24 +107,27 @@ def test_created_ids_are_looked_up_in_few_requests(fake):
     assert_exactly_once(fake, report)
 
 
+class Gate(httpx.BaseTransport):
+    """Holds each create until ``parties`` creates are in flight at once."""
+
+    def __init__(self, inner: httpx.BaseTransport, parties: int) -> None:
+        self.inner = inner
+        self.barrier = threading.Barrier(parties, timeout=10)
+        self.passed = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self.barrier.wait()  # BrokenBarrierError unless the others arrive too
+            self.passed += 1
+        return self.inner.handle_request(request)
+
+
 def test_requests_actually_overlap(fake):
-    """With concurrency 4, four requests are in flight at once."""
-    lock, active, peak = threading.Lock(), [0], [0]
-
-    def slow(seconds: float) -> None:
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        time.sleep(seconds)
-        with lock:
-            active[0] -= 1
-
-    fake = FakeConnectWise(sleep=slow)
-    fake.add_unposted(range(320100, 320200))
-    fake.set_latency(0.05)
-    with fake.client() as client:
-        create_batches(client, requests_for(16), concurrency=4)
-    assert peak[0] == 4
+    """With concurrency 4, four creates are in flight at once (a barrier of four lets them by)."""
+    gate = Gate(fake.transport(), 4)
+    with fake.client(transport=gate) as client:
+        report = create_batches(client, requests_for(8), concurrency=4)
+    assert (report.counts["created"], gate.passed) == (8, 8)
 
 
 def test_progress_counts_up_to_the_known_total(fake, samples):
@@ -171,11 +167,11 @@ def test_progress_figures_match_the_report(fake):
 
 
 def test_missing_identifiers_get_unique_timestamps(fake):
-    """Batches without an identifier get a UTC timestamp, made unique within the run."""
+    """Batches without an identifier get a UTC timestamp and a run-unique part, then -2, -3."""
     with fake.client() as client:
         report = create_batches(client, [BatchRequest(None, [320100 + n]) for n in range(3)])
     first, second, third = (r.identifier for r in report.results)
-    assert re.fullmatch(r"\d{8}T\d{6}Z", first)
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[2-9A-HJ-NP-Z]{6}", first)
     assert (second, third) == (f"{first}-2", f"{first}-3")
     assert [r.request.identifier for r in report.results] == [None, None, None]
 
@@ -396,7 +392,8 @@ def test_lookup_failure_leaves_an_honest_unknown(fake):
         report = create_batches(client, requests_for(1))
     (result,) = report.results
     assert (result.status, result.error.code) == ("failed", "OutcomeUnknown")
-    assert "look for batch 'B0' in ConnectWise before sending it again" in result.error.message
+    assert "looking it up failed too" in result.error.message
+    assert "Run the same command again to settle it" in result.error.message
     assert fake.count_requests(**POST) == 1
 
 
@@ -448,18 +445,8 @@ def test_fail_file_can_be_retried_in_place(fake, tmp_path):
         fake.add_unposted([999999])
         report = process_file(client, failed, tmp_path / "ok2.xml", failed)
     assert report.counts["created"] == 1
-    assert failed.read_text().endswith("<Batches/>\n")
+    assert re.search(r"<Batches [^>]*/>\n$", failed.read_text())
     assert [b.identifier for b in XmlBatchReader(tmp_path / "ok2.xml")] == ["B"]
-
-
-def input_xml(batches: list[BatchRequest]) -> str:
-    body = "".join(
-        f"<Batch><batchIdentifier>{b.identifier}</batchIdentifier><glRecIds>"
-        + "".join(f"<glRecId>{i}</glRecId>" for i in b.gl_rec_ids)
-        + "</glRecIds></Batch>"
-        for b in batches
-    )
-    return f"<Batches>{body}</Batches>"
 
 
 def test_faults_over_loopback_http_still_create_each_batch_once(tmp_path):
@@ -504,3 +491,19 @@ def test_first_post_completing_late_is_still_reported_created(fake):
     assert (result.status, result.batch_id) == ("created", fake.batches[0].id)
     assert len(fake.batches) == 1
     assert len(lookups) == 2
+
+
+@pytest.mark.parametrize("call", ["create_batches", "process_file"])
+def test_concurrency_below_one_is_refused_before_any_request(fake, tmp_path, call):
+    """concurrency=0 is a ConfigurationError, from either entry point, before anything is sent."""
+    source = tmp_path / "in.xml"
+    source.write_text(input_xml(requests_for(1)))
+    outputs = (tmp_path / "ok.xml", tmp_path / "bad.xml")
+    with fake.client() as client:
+        run = {
+            "create_batches": lambda: create_batches(client, requests_for(1), concurrency=0),
+            "process_file": lambda: process_file(client, source, *outputs, concurrency=0),
+        }[call]
+        with pytest.raises(ConfigurationError, match="concurrency must be a whole number"):
+            run()
+    assert fake.requests == []

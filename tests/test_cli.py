@@ -377,3 +377,35 @@ def test_json_of_a_real_run_has_no_would_fail(server, batches_file, tmp_path, ca
     """would_fail is null outside a dry run: the failures are in the fail file."""
     assert create(tmp_path, batches_file, "--json") == 0
     assert json.loads(capsys.readouterr().out)["would_fail"] is None
+
+
+def test_success_file_of_another_connectwise_exits_2(server, batches_file, tmp_path, capsys):
+    """A success file written against another ConnectWise: exit 2, what to do, nothing sent."""
+    (tmp_path / "ok.xml").write_text(
+        '<Batches site="https://sandbox.example" company="acme"><Batch>'
+        "<batchIdentifier>A</batchIdentifier><batchId>9</batchId>"
+        "<glRecIds><glRecId>320001</glRecId></glRecIds></Batch></Batches>"
+    )
+    assert create(tmp_path, batches_file) == 2
+    err = capsys.readouterr().err
+    assert "records batches created in ConnectWise https://sandbox.example" in err
+    assert "Give another --success file" in err
+    assert "Traceback" not in err
+    assert server.fake.requests == []
+
+
+def test_unsettled_batches_exit_1_and_say_to_run_again(server, batches_file, tmp_path, capsys):
+    """Created, but no id could be learned: exit 1, the journal kept, what to do."""
+    from cw_glbatch.testing import Fault
+
+    # Every read after the codebase and baseline reads is refused.
+    server.fake.fail_next(None, None, *[Fault.status(400)] * 20, method="GET")
+    assert create(tmp_path, batches_file, "--max-retries", "0") == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("created 2, failed 0 in ")
+    assert "2 batches are not settled yet" in captured.err
+    assert "run the same command again to settle them" in captured.err
+    assert (tmp_path / "ok.xml.journal").exists()
+    server.fake.clear_faults()
+    assert create(tmp_path, batches_file) == 0
+    assert not (tmp_path / "ok.xml.journal").exists()

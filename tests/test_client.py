@@ -233,14 +233,37 @@ def test_next_link_to_another_host_is_refused(respx_mock, client):
         list(client.list_batches())
 
 
-def test_find_batches_quotes_and_escapes_identifiers(respx_mock, client):
-    """Identifiers with quotes and backslashes are quoted as ConnectWise strings."""
-    route = respx_mock.get(BATCHES).respond(json=[batch_json(3, 'a"b')])
-    found = client.find_batches(['a"b', "c\\", "plain"], min_id=10)
-    assert route.calls.last.request.url.params["conditions"] == (
-        'batchIdentifier in ("a\\"b","c\\\\","plain") and id > 10'
+def test_find_batches_lists_identifiers_with_quotes_instead_of_escaping(respx_mock, client):
+    """Identifiers with quotes or backslashes are found by an id listing, compared in Python."""
+    route = respx_mock.get(BATCHES).mock(
+        side_effect=lambda request: httpx.Response(
+            200,
+            json=[batch_json(11, 'a"b'), batch_json(12, "c\\"), batch_json(13, "it's")]
+            if request.url.params["conditions"].startswith("id >")
+            else [batch_json(14, "plain")],
+        )
     )
-    assert [b.id for b in found] == [3]
+    found = client.find_batches(['a"b', "c\\", "plain", "it's"], min_id=10)
+    asked = [call.request.url.params["conditions"] for call in route.calls]
+    assert asked == ['batchIdentifier in ("plain") and id > 10', "id > 10"]
+    assert all("\\" not in c and "'" not in c and c.count('"') % 2 == 0 for c in asked)
+    assert sorted(b.id for b in found) == [11, 12, 13, 14]
+
+
+def test_batch_entry_ids_reads_every_page(respx_mock, client):
+    """batch_entry_ids lists /batches/{id}/entries page by page and returns their ids."""
+    route = respx_mock.get(f"{BATCHES}/5/entries").mock(
+        side_effect=[
+            httpx.Response(
+                200,
+                json=[{"id": n} for n in range(1000)],
+                headers={"Link": f'<{BATCHES}/5/entries?pageSize=1000&page=2>; rel="next"'},
+            ),
+            httpx.Response(200, json=[{"id": 1000}]),
+        ]
+    )
+    assert client.batch_entry_ids(5) == list(range(1001))
+    assert route.calls[0].request.url.params["fields"] == "id"
 
 
 def test_find_batches_chunks_long_lists_into_short_urls(respx_mock, client):
@@ -558,13 +581,24 @@ def test_request_ceiling_is_shared_by_threads():
     assert sorted(waits) == [1.0, 2.0, 3.0, 4.0]
 
 
-def test_client_uses_its_ceiling(respx_mock):
-    """A client with a ceiling paces its own requests."""
+def test_client_paces_its_own_requests(respx_mock, sleeps):
+    """A client with a ceiling of 60 a minute waits 1 s, then 2 s, before its next requests."""
+    route = respx_mock.get(f"{BATCHES}/7").respond(json=batch_json(7))
+    with ConnectWiseClient(
+        base_url=ROOT, max_requests_per_minute=60, sleep=sleeps, clock=lambda: 50.0, **CREDENTIALS
+    ) as c:
+        for _ in range(3):
+            c.get_batch(7)
+    assert (route.call_count, sleeps) == (3, [1.0, 2.0])
+
+
+def test_client_without_a_ceiling_never_waits(respx_mock, sleeps):
+    """Without max_requests_per_minute, requests go out back to back."""
     respx_mock.get(f"{BATCHES}/7").respond(json=batch_json(7))
-    with ConnectWiseClient(base_url=ROOT, max_requests_per_minute=6000, **CREDENTIALS) as c:
-        assert c._pacer is not None
-        c.get_batch(7)
-        c.get_batch(7)
+    with ConnectWiseClient(base_url=ROOT, sleep=sleeps, clock=lambda: 50.0, **CREDENTIALS) as c:
+        for _ in range(3):
+            c.get_batch(7)
+    assert sleeps == []
 
 
 # -- configuration and safety -----------------------------------------------------------------
@@ -679,3 +713,23 @@ def test_next_link_loop_is_refused(respx_mock, client):
     respx_mock.get(url__startswith=BATCHES).respond(json=[batch_json(1)], headers={"Link": link})
     with pytest.raises(ApiError, match="already read"):
         list(client.list_batches())
+
+
+def test_post_2xx_cut_short_is_created_and_get_is_read_again(respx_mock, client):
+    """A 201 whose body stops half way is created; a GET cut short is sent again."""
+
+    class CutShort(httpx.SyncByteStream):
+        def __iter__(self):
+            yield b'{"transac'
+            raise httpx.RemoteProtocolError("peer closed connection")
+
+    post = respx_mock.post(BATCHES).respond(201, stream=CutShort())
+    assert client.create_batch("b", [1]).data == {}
+    assert post.call_count == 1
+    get = respx_mock.get(f"{BATCHES}/7")
+    get.side_effect = [
+        httpx.Response(200, stream=CutShort()),
+        httpx.Response(200, json=batch_json(7)),
+    ]
+    assert client.get_batch(7).id == 7
+    assert get.call_count == 2

@@ -9,19 +9,24 @@ from cw_glbatch._http import (
     condition_string,
     error_for_response,
     identifier_conditions,
+    is_condition_safe,
     next_link,
     retry_after_seconds,
 )
 from cw_glbatch._retry import backoff_seconds
 
 
-@pytest.mark.parametrize(
-    ("value", "literal"),
-    [("plain", '"plain"'), ('a"b', '"a\\"b"'), ("back\\", '"back\\\\"'), ('\\"', '"\\\\\\""')],
-)
-def test_condition_string_escapes_quote_and_backslash(value, literal):
-    """Quotes and backslashes are escaped so a value cannot end the string early."""
-    assert condition_string(value) == literal
+@pytest.mark.parametrize("value", ['a"b', "a'b", "back\\", '\\"'])
+def test_condition_string_refuses_quotes_and_backslashes(value):
+    """No escape is relied on: a value holding a quote or a backslash is refused."""
+    assert not is_condition_safe(value)
+    with pytest.raises(ValueError, match="look it up another way"):
+        condition_string(value)
+
+
+def test_condition_string_quotes_plain_values():
+    """A plain value is written in double quotes, as it is."""
+    assert condition_string("2026-11-24 R1") == '"2026-11-24 R1"'
 
 
 def test_identifier_conditions_deduplicate():

@@ -29,6 +29,7 @@ EARLIER = {
     "unknown": Known("unknown", "B1"),
 }
 SENT = {"sent", "unknown"}
+KNOWN_EARLIER = {"created+id", "created, no id", "unknown"}
 
 
 def _d(action: Action, whole_history: bool = False) -> Decision:
@@ -39,11 +40,13 @@ def _d(action: Action, whole_history: bool = False) -> Decision:
 # values. The rows must not overlap, and together they must cover every combination.
 TABLE = [
     ({"created+id"}, ANY, ANY, ANY, ANY, _d(Action.CARRIED_OVER)),
-    ({"created, no id"}, ANY, ANY, ANY, False, _d(Action.LEARN_ID)),
+    ({"created, no id"}, {"none"}, ANY, ANY, False, _d(Action.LEARN_ID)),
+    ({"created, no id"}, KNOWN_EARLIER, ANY, ANY, False, _d(Action.LEARN_ID, True)),
     ({"created, no id"}, ANY, ANY, ANY, True, _d(Action.PLANNED)),
     ({"failed"}, ANY, ANY, ANY, ANY, _d(Action.ANSWERED)),
     (SENT, ANY, ANY, True, ANY, _d(Action.UNSETTLED)),
-    (SENT, ANY, ANY, False, False, _d(Action.LOOK_UP_FIRST)),
+    (SENT, {"none"}, ANY, False, False, _d(Action.LOOK_UP_FIRST)),
+    (SENT, KNOWN_EARLIER, ANY, False, False, _d(Action.LOOK_UP_FIRST, True)),
     (SENT, ANY, ANY, False, True, _d(Action.PLANNED)),
     ({"none"}, ANY, True, ANY, ANY, _d(Action.INVALID)),
     ({"none"}, {"created+id"}, False, ANY, ANY, _d(Action.CARRIED_OVER)),

@@ -6,7 +6,14 @@ import itertools
 
 import pytest
 
-from cw_glbatch._retry import NOT_DELIVERED_STATUSES, Decision, Failure, Verdict, decide
+from cw_glbatch._retry import (
+    NOT_DELIVERED_STATUSES,
+    Decision,
+    Failure,
+    Verdict,
+    decide,
+    is_final_answer,
+)
 
 RETURN, RAISE, RETRY, UNKNOWN = (
     Verdict.RETURN,
@@ -88,3 +95,31 @@ def _decide(method: str, answer: int | Failure, *, attempt: int) -> Decision:
     if isinstance(answer, Failure):
         return decide(method, None, failure=answer, attempt=attempt, max_retries=4)
     return decide(method, answer, attempt=attempt, max_retries=4)
+
+
+@pytest.mark.parametrize(
+    ("method", "attempt", "verdict"),
+    [("POST", 0, RETURN), ("POST", 4, RETURN), ("GET", 0, RETRY), ("GET", 4, RAISE)],
+)
+def test_a_2xx_whose_body_was_cut_short(method, attempt, verdict):
+    """A 2xx whose body stopped half way: a create is created; a read is read again."""
+    decision = decide(method, 201, failure=Failure.AFTER_SENDING, attempt=attempt, max_retries=4)
+    assert decision.verdict is verdict
+
+
+@pytest.mark.parametrize(("method", "verdict"), [("POST", RETURN), ("GET", RAISE)])
+def test_a_2xx_whose_body_cannot_be_used(method, verdict):
+    """A 2xx too large or undecodable: a create is created; a read is not asked again."""
+    decision = decide(method, 200, failure=Failure.PERMANENT, attempt=0, max_retries=4)
+    assert decision.verdict is verdict
+
+
+@pytest.mark.parametrize(
+    ("status", "final"),
+    [(400, True), (404, True), (409, True), (422, True), (None, False), (401, False),
+     (403, False), (408, False), (429, False), (302, False), (500, False), (503, False),
+     (521, False)],
+)  # fmt: skip
+def test_final_answers_are_connectwise_answers_about_the_batch(status, final):
+    """Only a 4xx about the batch itself is final; refusals and non-delivery are not."""
+    assert is_final_answer(status) is final

@@ -221,3 +221,24 @@ def test_failure_while_finishing_keeps_the_old_files(paths, monkeypatch):
     monkeypatch.undo()
     assert (paths[0].read_text(), paths[1].read_text()) == old
     assert sorted(p.name for p in paths[0].parent.iterdir()) == ["created.xml", "failed.xml"]
+
+
+@pytest.mark.parametrize("count", [0, 1], ids=["empty", "one batch"])
+def test_connectwise_is_recorded_on_both_roots(paths, count):
+    """connectwise=(site, company) is written, escaped, on both files' <Batches>, and read back."""
+    from cw_glbatch._recorded import read_recorded
+
+    site, company = "https://cw.example:8443", 'a&b"<c'
+    with XmlResultWriter(
+        success_file=paths[0], fail_file=paths[1], connectwise=(site, company)
+    ) as writer:
+        for result in [created()][:count]:
+            writer.write(result)
+    for path in paths:
+        root = fromstring(path.read_bytes())
+        assert (root.tag, root.get("site"), root.get("company")) == ("Batches", site, company)
+    recorded = read_recorded(paths[0], "success")
+    assert recorded is not None
+    assert recorded.connectwise == (site, company)
+    assert len(recorded.batches) == count
+    assert len(list(XmlBatchReader(paths[0]))) == count  # still valid input

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ._support import check_invariants
+from tests.helpers import check_invariants
 
 
 @pytest.fixture

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import os
+import json
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from cw_glbatch import InputError, XmlBatchReader
-from cw_glbatch.testing import FakeConnectWise
-
-from ._support import plain_batches, write_input
+from tests.helpers import (
+    cli_command,
+    cli_environment,
+    plain_batches,
+    posts,
+    simulator_for,
+    wait_for,
+    write_input,
+)
 
 BATCHES = 120
 _rng = random.Random(20261124)
@@ -23,42 +28,18 @@ _rng = random.Random(20261124)
 POINTS = [*sorted(_rng.sample(range(1, BATCHES), 5)), "end", "end"]
 
 
-def command(folder) -> list[str]:
-    return [
-        sys.executable, "-m", "cw_glbatch", "create", "--input", str(folder / "in.xml"),
-        "--success", str(folder / "ok.xml"), "--fail", str(folder / "failed.xml"),
-        "--concurrency", "4",
-    ]  # fmt: skip
-
-
-def environment(server) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CW_")}
-    return {**env, **server.environ}
-
-
-def posts(fake: FakeConnectWise) -> int:
-    return fake.count_requests("POST", "/finance/accounting/batches")
-
-
-def wait_for(condition, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the run did not get there in time")
-        time.sleep(0.001)
-
-
 @pytest.mark.parametrize("point", POINTS, ids=[f"kill-after-{p}" for p in POINTS])
 def test_killed_run_resumes_with_the_same_command(tmp_path, invariants, point):
     """Killed with SIGKILL at a random point, the same command finishes the job exactly once."""
     batches = plain_batches(BATCHES)
     write_input(tmp_path / "in.xml", batches)
-    fake = FakeConnectWise()
-    fake.add_unposted(i for b in batches for i in b.gl_rec_ids)
+    fake = simulator_for(batches)
     fake.set_latency(0.004)
     with fake.serve() as server:
         run = subprocess.Popen(
-            command(tmp_path), env=environment(server), stdout=subprocess.DEVNULL
+            cli_command(tmp_path, "--concurrency", "4"),
+            env=cli_environment(server.environ),
+            stdout=subprocess.DEVNULL,
         )
         try:
             if point == "end":
@@ -77,9 +58,55 @@ def test_killed_run_resumes_with_the_same_command(tmp_path, invariants, point):
                 except InputError as err:  # pragma: no cover - the failure being guarded
                     pytest.fail(f"a killed run left a broken {name}: {err}")
         again = subprocess.run(
-            command(tmp_path), env=environment(server), capture_output=True, check=False
+            cli_command(tmp_path, "--concurrency", "4"),
+            env=cli_environment(server.environ),
+            capture_output=True,
+            check=False,
         )
     assert again.returncode == 0, again.stderr.decode()
     invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
     assert len(fake.batches) == BATCHES
     assert not (tmp_path / "ok.xml.journal").exists()
+
+
+def test_killed_then_resumed_while_down_then_when_back(tmp_path, invariants):
+    """SIGKILL mid-run; the same command while ConnectWise is down reports nothing it sent as
+    not sent and keeps the journal; the same command when it is back finishes exactly once."""
+    batches = plain_batches(60)
+    write_input(tmp_path / "in.xml", batches)
+    fake = simulator_for(batches)
+    fake.set_latency(0.01)
+    command = cli_command(tmp_path, "--concurrency", "4", "--max-retries", "1")
+    with fake.serve() as server:
+        environ = cli_environment(server.environ)
+        run = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: posts(fake) >= 20)
+            run.send_signal(signal.SIGKILL)
+        finally:
+            run.wait()
+        port = server.url.rsplit(":", 1)[1]
+    # ConnectWise is down: the same command.
+    down = subprocess.run(command, env=environ, capture_output=True, text=True, check=False)
+    assert down.returncode == 3, down.stderr
+    assert "run the same command again to settle them" in down.stderr
+    journal = tmp_path / "ok.xml.journal"
+    assert journal.exists()
+    failed = {b.identifier: b for b in XmlBatchReader(tmp_path / "failed.xml")}
+    text = (tmp_path / "failed.xml").read_text()
+    unknown = text.count("<code>OutcomeUnknown</code>")
+    assert unknown + text.count("<code>NotSent</code>") == len(failed)
+    created = {b.batch_identifier for b in fake.batches}
+    sent_before = {
+        json.loads(line)["id"] for line in journal.read_text().splitlines() if '"i"' in line
+    }
+    # What ConnectWise has was sent by the killed run: none of it is reported "not sent".
+    assert created <= sent_before
+    assert unknown == len(sent_before & set(failed))
+    # ConnectWise is back, at the same address.
+    with fake.serve(port=int(port)) as server:
+        back = subprocess.run(command, env=environ, capture_output=True, text=True, check=False)
+    assert back.returncode == 0, back.stderr
+    invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
+    assert len(fake.batches) == 60
+    assert not journal.exists()

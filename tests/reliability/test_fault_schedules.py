@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import collections
-import time
+import threading
 
 import pytest
 
 from cw_glbatch import process_file
 from cw_glbatch.testing import Fault
-
-from ._support import simulated_input
+from tests.helpers import simulated_input, simulator_for
 
 FAULTS = {
     Fault.too_many_requests(0): 0.04,
@@ -20,6 +19,16 @@ FAULTS = {
     Fault.status(504): 0.03,
     Fault.reset(): 0.04,
     Fault.lost(): 0.04,
+    # Cloudflare in front of ConnectWise: after the origin acted, or before it was reached.
+    Fault.committed(520): 0.02,
+    Fault.committed(524): 0.02,
+    Fault.status(521): 0.01,
+    Fault.status(522): 0.01,
+    Fault.status(523): 0.01,
+    Fault.status(525): 0.01,
+    Fault.status(526): 0.01,
+    Fault.truncated(): 0.02,
+    Fault.committed(201, body=b"<html>proxy page</html>"): 0.01,
 }
 
 
@@ -58,16 +67,36 @@ def test_random_faults_over_loopback_http(tmp_path, invariants):
     invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
 
 
+class Clock:
+    """A clock that only moves when the run sleeps: waiting costs no real time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self.lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+
+
 def test_rate_limited_server(tmp_path, invariants):
     """A server allowing 40 requests a second: the run waits as told and creates everything."""
-    batches, fake = simulated_input(tmp_path, 120)
+    batches, _ = simulated_input(tmp_path, 120)
+    clock = Clock()
+    fake = simulator_for(batches, clock=clock)
     fake.set_rate_limit(40, per=1.0)
-    with fake.client(max_retries=8, sleep=time.sleep) as client:
+    with fake.client(max_retries=8, sleep=clock.sleep) as client:
         report = process_file(
             client, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=4
         )
     assert report.counts["created"] == 120
-    assert any(r.status == 429 for r in fake.requests)
+    throttled = sum(r.status == 429 for r in fake.requests)
+    assert throttled > 0
+    assert clock.now - 1000.0 >= 2.0  # 120 creates at 40 a second: at least two seconds waited
     invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
 
 

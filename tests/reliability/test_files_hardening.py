@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cw_glbatch import (
     BatchRequest,
     ConfigurationError,
+    ConnectWiseClient,
     JournalError,
     ResultsNotWrittenError,
     XmlBatchReader,
@@ -27,8 +28,7 @@ from cw_glbatch import (
 from cw_glbatch._cli import main
 from cw_glbatch._journal import Journal
 from cw_glbatch.testing import FakeConnectWise
-
-from ._support import plain_batches, write_input
+from tests.helpers import plain_batches, write_input
 
 POST = {"method": "POST", "path": "/finance/accounting/batches"}
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX files and locks")
@@ -400,12 +400,14 @@ def test_second_run_on_the_same_files_exits_2_at_once_sending_nothing(job):
 def test_dry_run_after_a_finished_run_counts_carried_batches(job, capsys, monkeypatch):
     """A dry run after a finished run says the batches exist already, not that it would send."""
     _, fake, folder = job
-    run(fake, folder)
-    posts = fake.count_requests(**POST)
-    report = run(fake, folder, dry_run=True)
-    assert (report.counts["created"], report.counts["planned"]) == (5, 0)
-    assert fake.count_requests(**POST) == posts
-    with fake.serve() as server:
+    files = (folder / "in.xml", folder / "ok.xml", folder / "failed.xml")
+    with fake.serve() as server:  # one ConnectWise throughout: the files record which
+        with ConnectWiseClient.from_env(server.environ) as client:
+            process_file(client, *files)
+            posts = fake.count_requests(**POST)
+            report = process_file(client, *files, dry_run=True)
+        assert (report.counts["created"], report.counts["planned"]) == (5, 0)
+        assert fake.count_requests(**POST) == posts
         for name, value in server.environ.items():
             monkeypatch.setenv(name, value)
         main(["create", "--input", str(folder / "in.xml"), "--success", str(folder / "ok.xml"),

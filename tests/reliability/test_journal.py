@@ -10,11 +10,8 @@ import pytest
 
 from cw_glbatch import BatchRequest, JournalError, XmlBatchReader, create_batches, process_file
 from cw_glbatch._journal import Journal, fingerprint
-from cw_glbatch.testing import FakeConnectWise, Fault
-
-from ._support import plain_batches, write_input
-
-POST = {"method": "POST", "path": "/finance/accounting/batches"}
+from cw_glbatch.testing import FakeConnectWise
+from tests.helpers import POST, plain_batches, write_input
 
 
 @pytest.fixture
@@ -38,10 +35,14 @@ def test_journal_records_each_batch_before_and_after_sending(setup):
         create_batches(client, XmlBatchReader(folder / "in.xml"), journal=journal, concurrency=1)
     lines = records(journal)
     assert (lines[0]["journal"], lines[0]["baseline"]) == (1, 0)
-    order = [(r["i"], r["s"]) for r in lines[1:]]
+    order = [(r["i"], r["s"]) for r in lines[1:] if "i" in r]
     for index in range(10):
         assert order.index((index, "sending")) < order.index((index, "created"))
-    assert len(order) == 20
+    last = {r["i"]: r for r in lines[1:] if "i" in r}
+    assert {i: (r["s"], r["b"]) for i, r in last.items()} == {
+        i: ("created", batch.id) for i, batch in enumerate(fake.batches)
+    }
+    assert lines[-1] == {"floor": 10}
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
@@ -121,18 +122,23 @@ def test_in_flight_batch_is_looked_up_not_resent(setup, invariants):
 
 
 def test_in_flight_batch_not_created_is_sent(setup, invariants):
-    """A batch recorded as sending that never reached ConnectWise is sent on resume."""
-    _, fake, folder = setup
-    fake.fail_next(Fault.reset(), Fault.reset(), Fault.reset(), **POST)  # first batch: no luck
+    """A batch the journal records as sending, which never reached ConnectWise, is looked up,
+    not found, and sent on resume: once."""
+    batches, fake, folder = setup
+    journal = Journal(folder / "ok.xml.journal", source=_digest(folder / "in.xml"))
+    journal.begin(0, "20260101T000000Z-ABCDEF")
+    first = next(iter(XmlBatchReader(folder / "in.xml")))
+    journal.sending(0, fingerprint(first), "20260101T000000Z-ABCDEF")
+    journal.close()  # the process died before its POST left
     with fake.client() as client:
-        first = process_file(client, folder / "in.xml", folder / "ok.xml", folder / "failed.xml")
-    assert first.counts["failed"] == 1
-    with fake.client() as client:
-        again = process_file(
-            client, folder / "failed.xml", folder / "ok2.xml", folder / "failed.xml"
-        )
-    assert again.counts["created"] == 1
-    assert len(fake.batches) == 10
+        report = process_file(client, folder / "in.xml", folder / "ok.xml", folder / "failed.xml")
+    assert report.counts["created"] == 10
+    assert fake.count_requests(**POST) == 10
+    assert fake.batches[0].batch_identifier == "20260101T000000Z-ABCDEF"  # its journaled name
+    lookups = [r.query.get("conditions") for r in fake.requests if r.method == "GET"]
+    assert lookups[1] == 'batchIdentifier in ("20260101T000000Z-ABCDEF") and id > 0'
+    invariants(batches, folder / "ok.xml", folder / "failed.xml", fake)
+    assert not (folder / "ok.xml.journal").exists()
 
 
 def test_torn_last_line_is_ignored(setup):

@@ -13,14 +13,17 @@ from hypothesis import strategies as st
 
 from cw_glbatch import BatchRequest, process_file
 from cw_glbatch.testing import FakeConnectWise, Fault
-
-from ._support import check_invariants, write_input
+from tests.helpers import check_invariants, write_input
 
 POST_FAULTS = st.sampled_from(
     [None, None, Fault.lost(), Fault.reset(), Fault.status(500), Fault.status(502),
-     Fault.status(503), Fault.status(504), Fault.too_many_requests(0)]
+     Fault.status(503), Fault.status(504), Fault.too_many_requests(0), Fault.committed(520),
+     Fault.committed(524), Fault.status(521), Fault.status(526), Fault.truncated()]
 )  # fmt: skip
-GET_FAULTS = st.sampled_from([None, Fault.reset(), Fault.status(500), Fault.status(503)])
+GET_FAULTS = st.sampled_from(
+    [None, Fault.reset(), Fault.status(500), Fault.status(503), Fault.committed(520),
+     Fault.truncated()]
+)  # fmt: skip
 identifiers = st.none() | st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,11}", fullmatch=True).map(
     str.strip
 )

@@ -15,8 +15,7 @@ import trustme
 from cw_glbatch import ApiConnectionError, ApiError, ConnectWiseClient, create_batches, process_file
 from cw_glbatch._journal import Journal
 from cw_glbatch.testing import FakeConnectWise, Fault
-
-from ._support import simulated_input
+from tests.helpers import simulated_input
 
 SECRET_KEY = "s3cr3t-Pr1vate-KEY"
 CLIENT_ID = "9c1d2e3f-aaaa-bbbb-cccc-0123456789ab"
