@@ -47,8 +47,9 @@ def finished_report(
     run wrote (a retry in place). A call with another input finds the journal obsolete.
 
     A run that left batches unsettled is not over: the same input resumes it (the journal
-    settles them); a retry in place starts afresh, since the fail file it wrote marks each
-    unsettled batch ``OutcomeUnknown``, which is looked up before anything is sent.
+    settles them). Another input, or a retry in place (whose input that run rewrote, so it
+    cannot be resumed batch by batch), is refused: starting afresh would overwrite the success
+    file that records batches created without a known id.
     """
     done = journal.finished
     if done is None:
@@ -66,16 +67,10 @@ def finished_report(
         return None  # killed before its files were both in place: resume it
     unsettled = bool(done.get("unsettled"))
     if journal.source_differs:
-        if journal.source != done.get("fail") and unsettled:
-            raise JournalError(
-                f"{journal.path} records a run of a different input file that left batches "
-                "unsettled. Run that input again to settle them, or delete the journal if you "
-                "are sure its batches are accounted for."
-            )
-        if journal.source != done.get("fail") or unsettled:
-            # Another job; or a retry in place, whose input (the fail file that run wrote)
-            # marks each unsettled batch OutcomeUnknown: start afresh.
-            journal.forget()
+        if unsettled:
+            raise _unsettled_elsewhere(journal, done, success_file, fail_file)
+        if journal.source != done.get("fail"):
+            journal.forget()  # its run is complete, in its files; another job: start afresh
             return None
     elif unsettled:
         return None  # the same input again: resume it, and settle what is unsettled
@@ -83,6 +78,28 @@ def finished_report(
     stopped = done.get("stopped")
     return RunReport(
         (), {**counts, "planned": 0}, 0.0, 0, stopped if isinstance(stopped, str) else None
+    )
+
+
+def _unsettled_elsewhere(
+    journal: Journal,
+    done: dict[str, object],
+    success_file: str | os.PathLike[str],
+    fail_file: str | os.PathLike[str],
+) -> JournalError:
+    success, fail = os.fspath(success_file), os.fspath(fail_file)
+    if journal.source == done.get("fail"):  # a retry in place: its input is the fail file
+        return JournalError(
+            f"{journal.path} records a retry in place that left batches unsettled; its input "
+            f"was rewritten, so it cannot be resumed, and nothing was sent. {fail} marks the "
+            "batches whose outcome is unknown: retry it with another --success file (they are "
+            f"looked up before anything is sent); {success} keeps the batches created without "
+            "a known id."
+        )
+    return JournalError(
+        f"{journal.path} records a run of a different input file that left batches unsettled. "
+        "Run that input again to settle them (nothing was sent), or delete the journal if you "
+        "are sure its batches are accounted for."
     )
 
 

@@ -27,7 +27,7 @@ from cw_glbatch import (
 )
 from cw_glbatch._cli import main
 from cw_glbatch._journal import Journal
-from cw_glbatch.testing import FakeConnectWise
+from cw_glbatch.testing import FakeConnectWise, Fault
 from tests.helpers import plain_batches, write_input
 
 POST = {"method": "POST", "path": "/finance/accounting/batches"}
@@ -259,6 +259,51 @@ def test_in_place_retry_killed_before_removing_its_journal_finishes(job, monkeyp
     assert (first.counts["created"], first.counts["failed"]) == (4, 1)
     assert not (folder / "ok2.xml.journal").exists()
     assert listing(folder) == {k: v for k, v in files.items() if k != "ok2.xml.journal"}
+
+
+def _unsettled_in_place_retry(fake, folder):
+    """Retry failed.xml in place while a POST's answer is lost and every lookup fails."""
+    fake.fail_next(Fault.committed(524), method="POST")  # created; the answer never came
+    fake.fail_next(None, *[Fault.status(503)] * 40, method="GET")  # all but the baseline read
+    with fake.client(max_retries=0) as client:
+        report = process_file(
+            client, folder / "failed.xml", folder / "ok.xml", folder / "failed.xml"
+        )
+    fake.clear_faults()
+    return report
+
+
+def test_unsettled_in_place_retry_is_refused_with_what_to_do(job):
+    """A retry in place that left batches unsettled cannot be resumed (its input was rewritten):
+    the same command sends nothing, keeps every file, and says how to settle them."""
+    batches, fake, folder = job
+    write_input(folder / "failed.xml", batches[:2])
+    first = _unsettled_in_place_retry(fake, folder)
+    # one OutcomeUnknown, one created whose id was not learned
+    assert (first.unsettled, (folder / "ok.xml.journal").exists()) == (2, True)
+    files, requests = listing(folder), len(fake.requests)
+    with pytest.raises(JournalError, match=r"retry in place .* another --success file"):
+        run(fake, folder, inp="failed.xml", bad="failed.xml")
+    assert (len(fake.requests), listing(folder)) == (requests, files)
+    with fake.client() as client:  # what the message says to do settles the unknown batch
+        report = process_file(
+            client, folder / "failed.xml", folder / "ok2.xml", folder / "failed.xml"
+        )
+    assert (report.counts["created"], report.unsettled, len(fake.batches)) == (1, 0, 2)
+    assert len(list(XmlBatchReader(folder / "ok.xml"))) == 1  # created without its id: kept
+
+
+def test_another_input_does_not_start_over_an_unsettled_run(job):
+    """A run that left batches unsettled is not replaced by a run of another input: refused,
+    nothing sent, the journal kept."""
+    batches, fake, folder = job
+    write_input(folder / "failed.xml", batches[:2])
+    _unsettled_in_place_retry(fake, folder)
+    requests = len(fake.requests)
+    with pytest.raises(JournalError, match="left batches unsettled"):
+        run(fake, folder, inp="in.xml")
+    assert len(fake.requests) == requests
+    assert (folder / "ok.xml.journal").exists()
 
 
 def test_stale_temporaries_of_the_outputs_are_removed(job):
