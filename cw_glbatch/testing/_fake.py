@@ -329,7 +329,7 @@ class FakeConnectWise:
                 selected = state.select(request.query.get("conditions"))
             except ConditionError as err:
                 return Response(400, error_body("InvalidObject", f"conditions: {err}"))
-            return listing(selected, request, count=relative.endswith("/count"))
+            return listing(selected, request, count=relative.endswith("/count"), filtered=True)
         match = _BATCH.fullmatch(relative)
         if match:
             return self._one_batch(method, int(match.group(1)), match.group(2) or "", request)
@@ -379,7 +379,7 @@ class FakeConnectWise:
         if not self.accounting_access:
             return Response(
                 403,
-                error_body("Forbidden", "You do not have access to Finance > Accounting Interface"),
+                error_body("Security", "You do not have access to Finance > Accounting Interface"),
             )
         return None
 
