@@ -236,3 +236,15 @@ def test_missing_permission_answers_security(way_in):
     with way_in(FakeConnectWise(accounting_access=False)) as http:
         response = http.get(BATCHES)
     assert (response.status_code, response.json()["code"]) == (403, "Security")
+
+
+def test_fault_kinds_work_through_the_pytest_fixture(connectwise):
+    """The connectwise fixture's simulator takes the new kinds: a 524 after the batch exists."""
+    from cw_glbatch import ApiError
+
+    ids = connectwise.fake.populate(2)
+    connectwise.fake.fail_next(Fault.committed(524), method="POST")
+    with pytest.raises(ApiError):  # how the client classifies a 524 is its own rule
+        connectwise.client.create_batch("B", ids)
+    assert [b.gl_entry_ids for b in connectwise.fake.batches] == [tuple(ids)]
+    assert [r.fault for r in connectwise.fake.requests if r.status == 524] == ["committed"]
