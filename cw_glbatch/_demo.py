@@ -49,7 +49,17 @@ DEMO_INPUT = """\
   </Batch>
 </Batches>
 """
-_UNPOSTED = range(320042, 320060)
+
+
+def _add_demo_books(fake: FakeConnectWise) -> None:
+    """The unposted records the demo's GL entries 320042 to 320059 belong to."""
+    fake.add_invoice([320042, 320043], detail_ids=range(320044, 320049), tax_ids=[320049])
+    fake.add_invoice([320050], tax_ids=[320051])
+    fake.add_unposted([320052], kind="expense")
+    fake.add_unposted([320053], kind="procurement")
+    fake.add_invoice([320054, 320055], detail_ids=[320056], tax_ids=[320057])
+    fake.add_unposted([320058], kind="expense")
+    fake.add_unposted([320059], kind="procurement")
 
 
 def run_demo(folder: Path | None) -> int:
@@ -59,7 +69,7 @@ def run_demo(folder: Path | None) -> int:
     source, success, fail = folder / "batches.xml", folder / "created.xml", folder / "failed.xml"
     source.write_text(DEMO_INPUT, encoding="utf-8")
     fake = FakeConnectWise()
-    fake.add_unposted(_UNPOSTED)
+    _add_demo_books(fake)
     with fake.serve() as server, server.client() as client:
         print(f"ConnectWise simulator running at {server.url}")
         print(f"input:        {source} (4 batches; the last names a GL entry ConnectWise lacks)")
