@@ -142,3 +142,14 @@ def test_forward_only_paging_refuses_order_by(raw):
         BATCHES, params={"orderBy": "id desc"}, headers={"pagination-type": "forward-only"}
     )
     assert response.status_code == 400
+
+
+def test_company_info_answers_strings_as_connectwise_does(raw):
+    """Company info carries the codebase, and its flags as strings ("IsCloud": "False")."""
+    info = raw.get("https://x/login/companyinfo/ACME").json()
+    assert (info["Codebase"], info["IsCloud"], info["VersionCode"]) == (
+        "v2025_1/",
+        "False",
+        "v2025.1",
+    )
+    assert all(isinstance(value, str) for value in info.values())

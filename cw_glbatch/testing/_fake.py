@@ -357,14 +357,16 @@ class FakeConnectWise:
     def _company_info(self, company: str, origin: str) -> Response:
         if company.lower() != self.company_id.lower():
             return Response(404, error_body("NotFound", f"company {company!r} not found"))
-        return Response(
+        version = self.codebase.strip("/").lstrip("v").replace("_", ".")
+        return Response(  # its values are strings, "IsCloud" included, as ConnectWise sends them
             200,
             {
                 "CompanyName": f"{self.company_id} (simulated)",
                 "Codebase": self.codebase,
-                "VersionCode": "v" + self.codebase.strip("/").lstrip("v").replace("_", "."),
+                "VersionCode": "v" + version,
+                "VersionNumber": "v" + version + ".0",
                 "CompanyID": self.company_id,
-                "IsCloud": False,
+                "IsCloud": "False",
                 "SiteUrl": origin.split("://", 1)[-1],
             },
         )
