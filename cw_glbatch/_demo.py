@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shlex
+import signal
 import ssl
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ._batches import process_file
@@ -123,7 +124,7 @@ def run_simulator(
     cert: Path | None = None,
     key: Path | None = None,
 ) -> int:
-    """Serve a simulator with ``populate`` unposted entries until interrupted (or ``stop``).
+    """Serve a simulator with ``populate`` unposted entries until Ctrl-C, SIGTERM or ``stop``.
 
     ``latency`` (± ``jitter``) seconds delay every answer; each of ``faults`` strikes a request
     with its chance, drawn with ``seed``; ``cert`` and ``key`` (PEM files) serve HTTPS.
@@ -155,7 +156,10 @@ def run_simulator(
     fake.set_latency(latency, jitter=jitter, seed=seed)
     if rates:
         fake.fail_randomly(rates, seed=seed)
-    with fake.serve(host, port, ssl_context=context) as server:
+    with (
+        _stopped_by_sigterm(stop) as stopping,
+        fake.serve(host, port, ssl_context=context) as server,
+    ):
         print(f"ConnectWise simulator at {server.url} (API root {server.base_url})")
         if ids:
             print(f"unposted GL entries: {ids[0]} to {ids[-1]}")
@@ -168,8 +172,22 @@ def run_simulator(
             print("  (and trust the certificate's authority, e.g. export SSL_CERT_FILE=ca.pem)")
         print("press Ctrl-C to stop", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
-            (stop or threading.Event()).wait()
+            stopping.wait()
     return 0
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm(stop: threading.Event | None) -> Iterator[threading.Event]:
+    """``stop`` (or a new event), also set by SIGTERM in the main thread (docker stop)."""
+    event = stop or threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: event.set())
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fault_name(fault: Fault) -> str:

@@ -79,9 +79,10 @@ def test_simulator_serves_https_with_faults_from_the_command_line(tmp_path):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        first = process.stdout.readline()
-        settings = process.stdout.readline() + process.stdout.readline()
-        url = first.split(" at ", 1)[1].split(" ", 1)[0]
+        printed = [process.stdout.readline()]
+        while "press Ctrl-C" not in printed[-1]:  # then it waits, ready for the signal
+            printed.append(process.stdout.readline())
+        url = printed[0].split(" at ", 1)[1].split(" ", 1)[0]
         context = ssl.create_default_context()
         ca.configure_trust(context)
         with httpx.Client(verify=context) as http:
@@ -91,5 +92,17 @@ def test_simulator_serves_https_with_faults_from_the_command_line(tmp_path):
         _, err = process.communicate(timeout=10)
     assert url.startswith("https://127.0.0.1:")
     assert [(a.status_code, a.headers["content-type"]) for a in answers] == [(503, "text/html")] * 3
-    assert "latency 0.01 s ± 0.005 s; faults: 503 1; seed 3" in settings
+    assert "latency 0.01 s ± 0.005 s; faults: 503 1; seed 3\n" in printed
+    assert (process.returncode, err) == (0, "")
+
+
+def test_simulator_stops_cleanly_on_sigterm():
+    """SIGTERM (docker stop, systemd) stops the simulator with exit 0 and no traceback."""
+    command = [sys.executable, "-m", "cw_glbatch", "simulator", "--populate", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    while "press Ctrl-C" not in process.stdout.readline():
+        pass
+    process.terminate()
+    _, err = process.communicate(timeout=10)
     assert (process.returncode, err) == (0, "")
