@@ -3,19 +3,24 @@
 pyconnectwise (pinned in the test extra) is built from ConnectWise's own definition and is
 used against real tenants; what it does here it does against ConnectWise. Two of its own bugs are
 worked around, not modelled: a ``codebase`` passed to its constructor is never stored (only the
-company-info lookup sets it), so it is left to look the codebase up; and it hard-codes
-``https://``, so the simulator serves HTTPS (trustme's certificate, trusted through
-``REQUESTS_CA_BUNDLE``) and ``manage_url`` is ``host:port``.
+company-info lookup sets it), so it is left to look the codebase up; it hard-codes ``https://``,
+so the simulator serves HTTPS (trustme's certificate, trusted through ``REQUESTS_CA_BUNDLE``) and
+``manage_url`` is ``host:port``; and it imports ``datetime.UTC`` (Python 3.11) while claiming
+Python 3.10, so on 3.10 the alias is added before importing it.
 """
 
 from __future__ import annotations
 
+import datetime
 import ssl
 import warnings
 from collections.abc import Iterator
 
 import pytest
 import trustme
+
+if not hasattr(datetime, "UTC"):  # it imports datetime.UTC (Python 3.11) yet claims 3.10
+    datetime.UTC = datetime.timezone.utc  # type: ignore[attr-defined]
 
 with warnings.catch_warnings():  # its models use pydantic 1's Field(example=...)
     warnings.simplefilter("ignore", DeprecationWarning)
