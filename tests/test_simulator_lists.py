@@ -153,3 +153,13 @@ def test_company_info_answers_strings_as_connectwise_does(raw):
         "v2025.1",
     )
     assert all(isinstance(value, str) for value in info.values())
+
+
+def test_fields_and_order_by_in_any_case_work_with_forward_only_paging(raw):
+    """fields cuts each record after paging, so forward-only pages still follow ids."""
+    headers = {"pagination-type": "forward-only"}
+    first = raw.get(BATCHES, params={"pageSize": 2, "fields": "batchIdentifier"}, headers=headers)
+    assert first.json() == [{"batchIdentifier": "F-3"}, {"batchIdentifier": "F-30"}]
+    assert links(first)["next"].endswith("pageId=2")
+    ordered = raw.get(BATCHES, params={"orderBy": "ID desc", "fields": "ID", "pageSize": 2})
+    assert ordered.json() == [{"id": 7}, {"id": 6}]

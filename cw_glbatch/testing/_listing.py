@@ -1,4 +1,4 @@
-"""Lists as ConnectWise answers them: ``orderBy``, ``fields``, pages and the ``Link`` header."""
+"""Lists as ConnectWise answers them: conditions, orderBy, pages with a Link header, fields."""
 
 from __future__ import annotations
 
@@ -7,10 +7,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from ._conditions import ConditionError, field_paths, fields_named, matches, parse_conditions
+import attrs
+
+from ._conditions import (
+    ConditionError,
+    field_paths,
+    fields_named,
+    matches,
+    parse_conditions,
+    value_at,
+)
 from ._wire import Response, SimRequest, error_body
 
-__all__ = ["listing", "one_or_list", "page_of", "select", "shape"]
+__all__ = ["listing", "one_or_list", "ordered", "page_of", "select"]
 
 _MAX_PAGE_SIZE = 1000
 
@@ -86,25 +95,32 @@ def select(records: list[dict[str, Any]], conditions: str) -> list[dict[str, Any
     return [record for record in records if matches(node, record)]
 
 
-def shape(
+def ordered(
     records: list[dict[str, Any]], query: Mapping[str, str]
 ) -> list[dict[str, Any]] | Response:
-    """Apply ``orderBy`` and ``fields`` to list records."""
+    """``records`` in ``orderBy`` order (one field, any case, ``asc`` or ``desc``)."""
     order = query.get("orderBy", "").strip()
-    if order:
-        match = re.fullmatch(r"(\w+)(?:\s+(asc|desc))?", order, re.IGNORECASE)
-        if not match:
-            return Response(400, error_body("InvalidObject", f"orderBy {order!r} is not valid"))
-        field, direction = match.group(1), (match.group(2) or "asc").lower()
-        records = sorted(
-            records,
-            key=lambda r: (r.get(field) is None, r.get(field)),
-            reverse=direction == "desc",
-        )
+    if not order:
+        return records
+    match = re.fullmatch(r"([\w/]+)(?:\s+(asc|desc))?", order, re.IGNORECASE)
+    if not match:
+        return Response(400, error_body("InvalidObject", f"orderBy {order!r} is not valid"))
+    field, direction = match.group(1).lower(), (match.group(2) or "asc").lower()
+    return sorted(
+        records,
+        key=lambda r: (value_at(r, field) is None, value_at(r, field)),
+        reverse=direction == "desc",
+    )
+
+
+def _projected(page: Response, query: Mapping[str, str]) -> Response:
+    """The page with only the ``fields`` asked for (all when none is)."""
     fields = [f.strip() for f in query.get("fields", "").split(",") if f.strip()]
-    if fields:
-        records = [{f: r[f] for f in fields if f in r} for r in records]
-    return records
+    if not fields or page.status != 200:
+        return page
+    wanted = {f.lower() for f in fields}
+    body = [{k: v for k, v in record.items() if k.lower() in wanted} for record in page.body]
+    return attrs.evolve(page, body=body)
 
 
 def listing(
@@ -123,10 +139,11 @@ def listing(
             return Response(400, error_body("InvalidObject", f"conditions: {err}"))
     if count:
         return Response(200, {"count": len(records)})
-    shaped = shape(records, request.query)
-    if isinstance(shaped, Response):
-        return shaped
-    return page_of(shaped, request.query, request.origin, request.path, request.headers)
+    in_order = ordered(records, request.query)
+    if isinstance(in_order, Response):
+        return in_order
+    page = page_of(in_order, request.query, request.origin, request.path, request.headers)
+    return _projected(page, request.query)
 
 
 def one_or_list(records: list[dict[str, Any]], tail: str, request: SimRequest) -> Response:
