@@ -202,8 +202,12 @@ class Ledger:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         entries = tuple(entries)
         for entry_id, _, _ in entries:
-            if entry_id in self.record_of or entry_id in self.records:
+            if entry_id in self.record_of:
                 raise ValueError(f"GL entry {entry_id} exists already")
+            if entry_id in self.records:  # the two kinds of id never meet
+                raise ValueError(
+                    f"{entry_id} is the id of an unposted record, not free for a GL entry"
+                )
         if kind == "procurement":
             if len(entries) != 1:
                 raise ValueError("a procurement line has exactly one GL entry")
