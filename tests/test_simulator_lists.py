@@ -163,3 +163,21 @@ def test_fields_and_order_by_in_any_case_work_with_forward_only_paging(raw):
     assert links(first)["next"].endswith("pageId=2")
     ordered = raw.get(BATCHES, params={"orderBy": "ID desc", "fields": "ID", "pageSize": 2})
     assert ordered.json() == [{"id": 7}, {"id": 6}]
+
+
+@pytest.mark.parametrize(
+    ("conditions", "expected"),
+    [
+        ('batchIdentifier = "a\\"b"', None),  # no escape: the string ends at the second quote
+        ("batchIdentifier = 'F-3\\'", []),  # a whole string: F-3 and a backslash
+        ("batchIdentifier contains '\\'", []),  # a backslash is itself
+        ('batchIdentifier = "F\'3"', []),  # the other quote inside a string is a character
+    ],
+)
+def test_strings_have_no_escapes(raw, conditions, expected):
+    """ConnectWise documents no escape in conditions, so the simulator reads none."""
+    response = raw.get(BATCHES, params={"conditions": conditions})
+    if expected is None:
+        assert response.status_code == 400
+    else:
+        assert [b["batchIdentifier"] for b in response.json()] == expected

@@ -8,9 +8,10 @@ Grammar (keywords and field names are case-insensitive; ``and`` binds tighter th
     value      := "string" | 'string' | number | true | false | null | [date]
     field      := name ("/" name)*        (a nested field: company/name)
 
-Strings are in double or single quotes. ConnectWise documents no escape inside them; the
-simulator reads ``\\"`` as a quote and ``\\\\`` as a backslash, so do not take its acceptance as
-proof. ``like`` takes ``*`` as a wildcard. Dates in brackets compare as moments in time.
+Strings are in double or single quotes. ConnectWise documents no escape inside them, so the
+simulator reads none: a backslash is itself and the next quote of the same kind ends the string
+(``"a\"b"`` is refused), and code that relies on an escape fails in tests, not in production.
+``like`` takes ``*`` as a wildcard. Dates in brackets compare as moments in time.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ __all__ = [
 
 _TOKEN = re.compile(
     r"""\s*(?:
-        (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+        (?P<string>"[^"]*"|'[^']*')
       | (?P<date>\[[^\]]*\])
       | (?P<number>-?\d+(?:\.\d+)?)
       | (?P<op><=|>=|!=|=|<|>)
@@ -162,10 +163,6 @@ def _moment(text: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _unquote(literal: str) -> str:
-    return re.sub(r"\\(.)", r"\1", literal[1:-1])
-
-
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
@@ -183,7 +180,7 @@ class _Parser:
             raw, start = match.group(kind), match.start(kind)
             value: Any = raw
             if kind == "string":
-                value = _unquote(raw)
+                value = raw[1:-1]  # no escapes: ConnectWise documents none
             elif kind == "number":
                 value = float(raw) if "." in raw else int(raw)
             elif kind == "date":
