@@ -21,7 +21,7 @@ from typing import Any
 from ._batches import BATCH_ID_VARIABLE, DEFAULT_CONCURRENCY, process_file, stop_kind
 from ._client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ConnectWiseClient
 from ._console import ProgressDisplay, logging_to
-from ._demo import run_demo, run_simulator
+from ._demo import fault_option, run_demo, run_simulator
 from ._exceptions import ApiError, ConfigurationError, CwGlBatchError, ResultsNotWrittenError
 from ._models import BatchResult, RunReport
 from ._reader import XmlBatchReader
@@ -78,6 +78,21 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=0, help="default: any free port")
     simulator.add_argument("--populate", type=int, default=100, help="unposted GL entries to add")
+    simulator.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
+    simulator.add_argument("--jitter", type=float, default=0.0, help="± seconds on the latency")
+    simulator.add_argument(
+        "--fault",
+        dest="faults",
+        action="append",
+        default=[],
+        type=fault_option,
+        metavar="KIND:RATE",
+        help="a fault and its chance per request, repeatable: a status (503; 520 and 524 come "
+        "after the batch was created), reset, lost, trickle or truncated; e.g. 524:0.05",
+    )
+    simulator.add_argument("--seed", type=int, default=0, help="seed of data, latency and faults")
+    simulator.add_argument("--cert", type=Path, help="PEM certificate: serve HTTPS (with --key)")
+    simulator.add_argument("--key", type=Path, help="PEM private key of --cert")
     for command in commands.choices.values():
         _add_verbosity(command, "command_")
     return parser
@@ -288,7 +303,17 @@ def _run(args: argparse.Namespace) -> int:
         return _validate(args)
     if args.command == "demo":
         return run_demo(args.dir)
-    return run_simulator(args.host, args.port, args.populate)
+    return run_simulator(
+        args.host,
+        args.port,
+        args.populate,
+        latency=args.latency,
+        jitter=args.jitter,
+        faults=args.faults,
+        seed=args.seed,
+        cert=args.cert,
+        key=args.key,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

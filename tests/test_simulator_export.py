@@ -211,3 +211,10 @@ def test_adding_a_used_id_is_refused(fake):
     fake.add_invoice([5], detail_ids=[6])
     with pytest.raises(ValueError, match="GL entry 6 exists already"):
         fake.add_unposted([6], kind="expense")
+
+
+def test_a_record_id_is_never_a_gl_entry_id(fake):
+    """A GL entry cannot take an id an unposted record has."""
+    invoice = fake.add_invoice([5])
+    with pytest.raises(ValueError, match=f"{invoice} is the id of an unposted record"):
+        fake.add_unposted([invoice])

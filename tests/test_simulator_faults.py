@@ -215,3 +215,36 @@ def test_client_hanging_up_prints_no_traceback(capsys):
         sock.close()  # a reset
         assert done.wait(10)
     assert capsys.readouterr().err == ""
+
+
+def test_error_bodies_are_connectwise_s(way_in):
+    """429 has ConnectWise's throttling body; 500 is ConnectWiseApi; errors is null if no field."""
+    fake = FakeConnectWise()
+    fake.fail_next(Fault.too_many_requests(retry_after=2), Fault.status(500), method="GET")
+    with way_in(fake) as http:
+        throttled, failed, missing = (http.get(BATCHES + "/1") for _ in range(3))
+    assert (throttled.status_code, throttled.headers["retry-after"]) == (429, "2")
+    assert throttled.json()["error"] == "ConnectWiseAPI"
+    assert "Too many requests" in throttled.json()["message"]
+    assert failed.status_code == 500
+    assert (failed.json()["code"], failed.json()["errors"]) == ("ConnectWiseApi", None)
+    assert (missing.status_code, missing.json()["errors"]) == (404, None)
+
+
+def test_missing_permission_answers_security(way_in):
+    """Without the Accounting Interface permission: 403 with code Security."""
+    with way_in(FakeConnectWise(accounting_access=False)) as http:
+        response = http.get(BATCHES)
+    assert (response.status_code, response.json()["code"]) == (403, "Security")
+
+
+def test_fault_kinds_work_through_the_pytest_fixture(connectwise):
+    """The connectwise fixture's simulator takes the new kinds: a 524 after the batch exists."""
+    from cw_glbatch import ApiError
+
+    ids = connectwise.fake.populate(2)
+    connectwise.fake.fail_next(Fault.committed(524), method="POST")
+    with pytest.raises(ApiError):  # how the client classifies a 524 is its own rule
+        connectwise.client.create_batch("B", ids)
+    assert [b.gl_entry_ids for b in connectwise.fake.batches] == [tuple(ids)]
+    assert [r.fault for r in connectwise.fake.requests if r.status == 524] == ["committed"]

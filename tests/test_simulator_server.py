@@ -84,3 +84,26 @@ def test_concurrent_clients_over_http():
         for t in threads:
             t.join()
     assert sorted(b.batch_identifier for b in fake.batches) == [f"B{n}" for n in range(8)]
+
+
+def test_https_server_serves_others_while_one_client_stays_silent(capsys):
+    """A client that connects and never shakes hands neither blocks others nor prints anything."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    fake = FakeConnectWise()
+    with fake.serve(ssl_context=server_context) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)):  # says nothing at all
+            with httpx.Client(verify=client_context, timeout=10) as http:
+                answer = http.get(server.url + "/login/companyinfo/acme")
+            with pytest.raises(httpx.RemoteProtocolError):  # plain HTTP: the handshake fails
+                httpx.get(server.url.replace("https", "http") + "/", timeout=10)
+    assert (answer.status_code, answer.json()["Codebase"]) == (200, fake.codebase)
+    assert capsys.readouterr().err == ""

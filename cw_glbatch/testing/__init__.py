@@ -1,11 +1,15 @@
 """A ConnectWise accounting API simulator for testing integrations without a tenant.
 
-`FakeConnectWise` holds unposted GL entries and batches, checks credentials, answers with
-ConnectWise's error bodies, pages lists and filters them with ``conditions``, and injects
-faults on request: latency, 429 with ``Retry-After``, 5xx, reset connections and answers lost
-after the batch was created. Reach it in-process (`FakeConnectWise.client`, or ``transport()``
-for your own httpx client), over loopback HTTP (`FakeConnectWise.serve`), or with the pytest
-fixture ``connectwise``, which this package registers as a pytest plugin.
+`FakeConnectWise` holds unposted records (invoices, expenses, procurement) and their GL entries,
+batches and exports them, checks credentials, answers with ConnectWise's statuses and error
+bodies, pages lists (``Link``, forward-only) and filters them with ``conditions``, as ConnectWise's
+published definition says (docs/testing.md lists what it models and where each fact comes from).
+It injects faults on request: latency, 429 with ``Retry-After``, proxy errors before or after the
+batch was created (Cloudflare's 52x), reset connections, lost, trickling and truncated answers.
+Reach it in-process (`FakeConnectWise.client`, or ``transport()`` for your own httpx client),
+over loopback HTTP or HTTPS (`FakeConnectWise.serve`), from the shell (``cw-glbatch
+simulator``), or with the pytest fixture ``connectwise``, which this package registers as a
+pytest plugin.
 """
 
 from ._api import SimBatch

@@ -14,7 +14,17 @@ from typing import Any
 import attrs
 
 from ._bodies import CREATE_BATCH, EXPORT, invalid, read_body
-from ._conditions import AllOf, Compare, ConditionError, Member, Node, matches, parse_conditions
+from ._conditions import (
+    AllOf,
+    Compare,
+    ConditionError,
+    Member,
+    Node,
+    field_paths,
+    fields_named,
+    matches,
+    parse_conditions,
+)
 from ._ledger import Ledger, Record
 from ._wire import Response, error_body
 
@@ -63,6 +73,11 @@ class SimBatch:
             "exportProductsFlag": self.export_products,
             "_info": {"dateEntered": self.date_entered, "enteredBy": "simulator"},
         }
+
+
+_BATCH_FIELDS = field_paths(
+    {**SimBatch(0, "", ()).to_json(), "_info": {"dateEntered": "", "enteredBy": ""}}
+)
 
 
 def _now() -> str:
@@ -219,6 +234,9 @@ class State:
         if not conditions:
             return [self.batches[i].to_json() for i in self.ids]
         node = parse_conditions(conditions)
+        unknown = sorted(fields_named(node) - _BATCH_FIELDS)
+        if unknown:
+            raise ConditionError(f"unknown field {unknown[0]!r}")
         candidates = self._candidates(node)
         ids = self.ids if candidates is None else sorted(set(candidates) & self.batches.keys())
         records = (self.batches[i].to_json() for i in ids)
@@ -226,11 +244,16 @@ class State:
 
     def _candidates(self, node: Node) -> Iterable[int] | None:
         """Batch ids that can match ``node`` (from the indexes), or None to scan them all."""
-        if isinstance(node, Member) and not node.negate and node.field == "batchIdentifier":
+        if isinstance(node, Member) and not node.negate and node.field == "batchidentifier":
             return [i for value in node.values for i in self.by_identifier.get(value, ())]
-        if isinstance(node, Compare) and node.operator == "=" and node.field == "batchIdentifier":
+        if isinstance(node, Compare) and node.operator == "=" and node.field == "batchidentifier":
             return list(self.by_identifier.get(node.value, ()))
-        if isinstance(node, Compare) and node.field == "id" and isinstance(node.value, int):
+        if (
+            isinstance(node, Compare)
+            and node.field == "id"
+            and not node.negate
+            and isinstance(node.value, int)
+        ):
             if node.operator in (">", ">="):
                 start = (bisect.bisect_right if node.operator == ">" else bisect.bisect_left)(
                     self.ids, node.value

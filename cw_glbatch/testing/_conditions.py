@@ -1,21 +1,24 @@
 r"""ConnectWise's ``conditions`` query language: parsed into a small tree, evaluated per record.
 
-Grammar (keywords are case-insensitive; ``and`` binds tighter than ``or``)::
+Grammar (keywords and field names are case-insensitive; ``and`` binds tighter than ``or``)::
 
     expression := term (("and" | "or") term)*
     term       := "(" expression ")" | field operator value | field ["not"] "in" "(" values ")"
-    operator   := "=" | "!=" | "<" | "<=" | ">" | ">=" | "like" | "contains"
-    value      := "string" | number | true | false | null | [date]
+    operator   := "=" | "!=" | "<" | "<=" | ">" | ">=" | ["not"] "like" | ["not"] "contains"
+    value      := "string" | 'string' | number | true | false | null | [date]
+    field      := name ("/" name)*        (a nested field: company/name)
 
-Strings are double-quoted; ``\\"`` is a quote and ``\\\\`` a backslash inside one.
-``like`` takes ``*`` as a wildcard, as ConnectWise does.
+Strings are in double or single quotes. ConnectWise documents no escape inside them, so the
+simulator reads none: a backslash is itself and the next quote of the same kind ends the string
+(``"a\"b"`` is refused), and code that relies on an escape fails in tests, not in production.
+``like`` takes ``*`` as a wildcard. Dates in brackets compare as moments in time.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any, Union
 
 import attrs
@@ -27,18 +30,21 @@ __all__ = [
     "ConditionError",
     "Member",
     "Node",
+    "field_paths",
+    "fields_named",
     "matches",
     "parse_conditions",
+    "value_at",
 ]
 
 _TOKEN = re.compile(
     r"""\s*(?:
-        (?P<string>"(?:[^"\\]|\\.)*")
+        (?P<string>"[^"]*"|'[^']*')
       | (?P<date>\[[^\]]*\])
       | (?P<number>-?\d+(?:\.\d+)?)
       | (?P<op><=|>=|!=|=|<|>)
       | (?P<punct>[(),])
-      | (?P<word>[A-Za-z_][A-Za-z0-9_./]*)
+      | (?P<word>[A-Za-z_][A-Za-z0-9_.]*(?:/[A-Za-z_][A-Za-z0-9_.]*)*)
     )""",
     re.VERBOSE,
 )
@@ -49,11 +55,14 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<=": lambda a, b: a is not None and b is not None and a <= b,
     ">": lambda a, b: a is not None and b is not None and a > b,
     ">=": lambda a, b: a is not None and b is not None and a >= b,
-    "like": lambda a, b: (
-        isinstance(a, str) and fnmatch.fnmatchcase(a.lower(), str(b).lower().replace("%", "*"))
-    ),
+    "like": lambda a, b: isinstance(a, str) and _like(str(b)).fullmatch(a) is not None,
     "contains": lambda a, b: isinstance(a, str) and str(b).lower() in a.lower(),
 }
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """``*`` matches any run of characters; everything else stands for itself (any case)."""
+    return re.compile(".*".join(map(re.escape, pattern.split("*"))), re.IGNORECASE | re.DOTALL)
 
 
 class ConditionError(ValueError):
@@ -62,11 +71,16 @@ class ConditionError(ValueError):
 
 @attrs.frozen
 class Compare:
-    """``field operator value``."""
+    """``field operator value``; ``negate`` for ``not like`` and ``not contains``.
+
+    ``field`` is in lower case (field names are not case-sensitive), ``/`` between the names of
+    a nested field.
+    """
 
     field: str
     operator: str
     value: Any
+    negate: bool = False
 
 
 @attrs.frozen
@@ -95,19 +109,58 @@ class AnyOf:
 Node = Union[Compare, Member, AllOf, AnyOf]  # noqa: UP007 - attrs needs it at runtime on 3.10
 
 
+def value_at(record: Mapping[str, Any], field: str) -> Any:
+    """The value of ``field`` (lower case, ``/`` into nested objects) in ``record``, or None."""
+    value: Any = record
+    for name in field.split("/"):
+        if not isinstance(value, Mapping):
+            return None
+        value = next((v for k, v in value.items() if k.lower() == name), None)
+    return value
+
+
+def field_paths(record: Mapping[str, Any], prefix: str = "") -> set[str]:
+    """Every field of ``record`` that conditions can name, in lower case."""
+    found = set()
+    for key, value in record.items():
+        path = prefix + key.lower()
+        found.add(path)
+        if isinstance(value, Mapping):
+            found |= field_paths(value, path + "/")
+    return found
+
+
+def fields_named(node: Node) -> set[str]:
+    """The fields ``node`` names."""
+    if isinstance(node, (Compare, Member)):
+        return {node.field}
+    return set().union(*(fields_named(term) for term in node.terms))
+
+
+def _comparable(actual: Any, wanted: Any) -> Any:
+    if isinstance(wanted, datetime) and isinstance(actual, str):
+        return _moment(actual)
+    return actual
+
+
 def matches(node: Node, record: Mapping[str, Any]) -> bool:
     """Whether ``record`` satisfies ``node``."""
     if isinstance(node, Compare):
-        return _COMPARE[node.operator](record.get(node.field), node.value)
+        actual = _comparable(value_at(record, node.field), node.value)
+        return _COMPARE[node.operator](actual, node.value) != node.negate
     if isinstance(node, Member):
-        return (record.get(node.field) in node.values) != node.negate
+        return (value_at(record, node.field) in node.values) != node.negate
     if isinstance(node, AllOf):
         return all(matches(term, record) for term in node.terms)
     return any(matches(term, record) for term in node.terms)
 
 
-def _unquote(literal: str) -> str:
-    return re.sub(r"\\(.)", r"\1", literal[1:-1])
+def _moment(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 class _Parser:
@@ -127,11 +180,13 @@ class _Parser:
             raw, start = match.group(kind), match.start(kind)
             value: Any = raw
             if kind == "string":
-                value = _unquote(raw)
+                value = raw[1:-1]  # no escapes: ConnectWise documents none
             elif kind == "number":
                 value = float(raw) if "." in raw else int(raw)
             elif kind == "date":
-                value = raw[1:-1]
+                value = _moment(raw[1:-1])
+                if value is None:
+                    raise ConditionError(f"{raw} at {start} is not a date")
                 kind = "string"
             elif kind == "word":
                 lowered = raw.lower()
@@ -183,18 +238,18 @@ class _Parser:
             return inner
         if kind != "word":
             raise ConditionError(f"expected a field name at {position}, found {value!r}")
-        field = str(value)
+        field = str(value).lower()
         negate = self.keyword("not") is not None
         if self.keyword("in"):
             return Member(field, self.values(), negate)
-        if negate:
-            raise ConditionError(f"expected 'in' after 'not' at {position}")
         operator = self.keyword("like", "contains")
+        if operator is None and negate:
+            raise ConditionError(f"expected in, like or contains after 'not' at {position}")
         if operator is None:
             op_kind, operator, op_position = self.take()
             if op_kind != "op":
                 raise ConditionError(f"expected an operator at {op_position}, found {operator!r}")
-        return Compare(field, str(operator), self.value())
+        return Compare(field, str(operator), self.value(), negate)
 
     def value(self) -> Any:
         kind, value, position = self.take()

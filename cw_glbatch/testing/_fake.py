@@ -329,7 +329,7 @@ class FakeConnectWise:
                 selected = state.select(request.query.get("conditions"))
             except ConditionError as err:
                 return Response(400, error_body("InvalidObject", f"conditions: {err}"))
-            return listing(selected, request, count=relative.endswith("/count"))
+            return listing(selected, request, count=relative.endswith("/count"), filtered=True)
         match = _BATCH.fullmatch(relative)
         if match:
             return self._one_batch(method, int(match.group(1)), match.group(2) or "", request)
@@ -357,14 +357,16 @@ class FakeConnectWise:
     def _company_info(self, company: str, origin: str) -> Response:
         if company.lower() != self.company_id.lower():
             return Response(404, error_body("NotFound", f"company {company!r} not found"))
-        return Response(
+        version = self.codebase.strip("/").lstrip("v").replace("_", ".")
+        return Response(  # its values are strings, "IsCloud" included, as ConnectWise sends them
             200,
             {
                 "CompanyName": f"{self.company_id} (simulated)",
                 "Codebase": self.codebase,
-                "VersionCode": "v" + self.codebase.strip("/").lstrip("v").replace("_", "."),
+                "VersionCode": "v" + version,
+                "VersionNumber": "v" + version + ".0",
                 "CompanyID": self.company_id,
-                "IsCloud": False,
+                "IsCloud": "False",
                 "SiteUrl": origin.split("://", 1)[-1],
             },
         )
@@ -379,7 +381,7 @@ class FakeConnectWise:
         if not self.accounting_access:
             return Response(
                 403,
-                error_body("Forbidden", "You do not have access to Finance > Accounting Interface"),
+                error_body("Security", "You do not have access to Finance > Accounting Interface"),
             )
         return None
 

@@ -27,6 +27,7 @@ KINDS = ("invoice", "expense", "procurement")
 EntryRole = Literal["header", "detail", "tax"]
 _FIRST_RECORD_ID = 1001
 _CURRENCY = {"id": 1, "currencyCode": "USD", "name": "US Dollars"}
+_COMPANY = {"id": 250, "identifier": "Contoso", "name": "Contoso Ltd"}
 
 
 @attrs.frozen
@@ -58,7 +59,6 @@ class Record:
         common: dict[str, Any] = {
             "id": self.id,
             "locationId": self.location_id,
-            "company": {"id": 250, "identifier": "Contoso", "name": "Contoso Ltd"},
             "currency": _CURRENCY,
             "total": open_total,
             "_info": {"lastUpdated": self.date + "T00:00:00Z"},
@@ -66,6 +66,7 @@ class Record:
         if self.kind == "invoice":
             return {
                 **common,
+                "company": _COMPANY,
                 "invoiceNumber": self.number,
                 "invoiceDate": self.date,
                 "invoiceType": "Standard",
@@ -77,14 +78,16 @@ class Record:
         if self.kind == "expense":
             return {
                 **common,
+                "company": _COMPANY,
                 "dateExpense": self.date,
                 "classification": "Reimbursable",
-                "expenseDetailId": self.entries[0][0],
+                "expenseDetailId": self.id,
                 "chargeDescription": "Travel",
             }
         return {
             **common,
             "description": "Hardware",
+            "vendor": {"id": 310, "identifier": "Fabrikam", "name": "Fabrikam Inc"},
             "unpostedProductId": self.product_id,
             "procurementType": "Purchase",
             "purchaseDate": self.date,
@@ -109,7 +112,7 @@ class Record:
                 "documentDate": self.date,
                 "glEntryIds": header,
                 "total": total,
-                "company": {"id": 250, "identifier": "Contoso", "name": "Contoso Ltd"},
+                "company": _COMPANY,
                 "accountNumber": "1200",
                 "currency": _CURRENCY,
                 "detail": details,
@@ -119,8 +122,8 @@ class Record:
             entry_id = mine[0][0]
             return "expenses", {
                 "id": entry_id,
-                "documentNumber": self.number,
                 "documentType": "Expense",
+                "memo": self.number,
                 "documentDate": self.date,
                 "accountNumber": "6100",
                 "total": total,
@@ -199,8 +202,12 @@ class Ledger:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         entries = tuple(entries)
         for entry_id, _, _ in entries:
-            if entry_id in self.record_of or entry_id in self.records:
+            if entry_id in self.record_of:
                 raise ValueError(f"GL entry {entry_id} exists already")
+            if entry_id in self.records:  # the two kinds of id never meet
+                raise ValueError(
+                    f"{entry_id} is the id of an unposted record, not free for a GL entry"
+                )
         if kind == "procurement":
             if len(entries) != 1:
                 raise ValueError("a procurement line has exactly one GL entry")

@@ -1,4 +1,4 @@
-"""Lists as ConnectWise answers them: ``orderBy``, ``fields``, pages and the ``Link`` header."""
+"""Lists as ConnectWise answers them: conditions, orderBy, pages with a Link header, fields."""
 
 from __future__ import annotations
 
@@ -7,68 +7,143 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+import attrs
+
+from ._conditions import (
+    ConditionError,
+    field_paths,
+    fields_named,
+    matches,
+    parse_conditions,
+    value_at,
+)
 from ._wire import Response, SimRequest, error_body
 
-__all__ = ["listing", "one_or_list", "page_of", "shape"]
+__all__ = ["listing", "one_or_list", "ordered", "page_of", "select"]
 
 _MAX_PAGE_SIZE = 1000
 
 
-def page_of(items: Sequence[Any], query: Mapping[str, str], origin: str, path: str) -> Response:
-    """One page of ``items`` as ConnectWise answers lists: ``page``/``pageSize`` and a Link."""
+def page_of(
+    items: Sequence[Any],
+    query: Mapping[str, str],
+    origin: str,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """One page of ``items`` as ConnectWise answers lists, with a ``Link`` header.
+
+    Numbered pages (``page``, ``pageSize``) link ``first``, ``prev``, ``next`` and ``last``;
+    with the header ``pagination-type: forward-only``, pages follow ``pageId`` (the last id
+    of the page before) and link ``next`` only. The page parameter comes last in each link.
+    """
     try:
-        number = int(query.get("page", "1"))
         size = int(query.get("pageSize", "25"))
+        number = int(query.get("page", "1"))
+        after = int(query.get("pageId", "0"))
     except ValueError:
-        return Response(400, error_body("InvalidObject", "page and pageSize must be numbers"))
+        return Response(400, error_body("InvalidObject", "page, pageSize, pageId must be numbers"))
     if number < 1 or not 1 <= size <= _MAX_PAGE_SIZE:
         return Response(
             400,
             error_body("InvalidObject", f"page must be 1 or more, pageSize 1 to {_MAX_PAGE_SIZE}"),
         )
+    if (headers or {}).get("pagination-type", "").lower() == "forward-only":
+        return _forward_page(items, query, origin + path, size, after)
     start = (number - 1) * size
-    chunk = items[start : start + size]
-    links = [f'<{_page_url(origin, path, query, 1)}>; rel="first"']
-    if start + size < len(items):
-        links.append(f'<{_page_url(origin, path, query, number + 1)}>; rel="next"')
-        last = max(1, -(-len(items) // size))
-        links.append(f'<{_page_url(origin, path, query, last)}>; rel="last"')
-    return Response(200, list(chunk), {"Link": ", ".join(links)})
+    last = max(1, -(-len(items) // size))
+    links = {"first": 1, "prev": number - 1, "next": number + 1, "last": last}
+    if number == 1:
+        del links["prev"]
+    if start + size >= len(items):
+        del links["next"]
+    link = ", ".join(
+        f'<{_link(origin + path, query, "page", n)}>; rel="{rel}"' for rel, n in links.items()
+    )
+    return Response(200, list(items[start : start + size]), {"Link": link})
 
 
-def _page_url(origin: str, path: str, query: Mapping[str, str], number: int) -> str:
-    return f"{origin}{path}?{urlencode({**query, 'page': str(number)})}"
+def _forward_page(
+    items: Sequence[Any], query: Mapping[str, str], url: str, size: int, after: int
+) -> Response:
+    if "orderBy" in query or "page" in query:
+        return Response(
+            400, error_body("InvalidObject", "forward-only paging takes no orderBy and no page")
+        )
+    rest = sorted((i for i in items if i["id"] > after), key=lambda i: int(i["id"]))
+    chunk = rest[:size]
+    headers = {}
+    if len(rest) > size:
+        headers["Link"] = f'<{_link(url, query, "pageId", chunk[-1]["id"])}>; rel="next"'
+    return Response(200, chunk, headers)
 
 
-def shape(
+def _link(url: str, query: Mapping[str, str], parameter: str, value: int) -> str:
+    """``url`` with ``query`` and then ``parameter`` (always last, as ConnectWise writes it)."""
+    kept = {k: v for k, v in query.items() if k not in ("page", "pageId")}
+    return f"{url}?{urlencode({**kept, parameter: str(value)})}"
+
+
+def select(records: list[dict[str, Any]], conditions: str) -> list[dict[str, Any]]:
+    """The records matching ``conditions``; `ConditionError` if they are not valid."""
+    node = parse_conditions(conditions)
+    if records:
+        known = set().union(*map(field_paths, records))
+        unknown = sorted(fields_named(node) - known)
+        if unknown:
+            raise ConditionError(f"unknown field {unknown[0]!r}")
+    return [record for record in records if matches(node, record)]
+
+
+def ordered(
     records: list[dict[str, Any]], query: Mapping[str, str]
 ) -> list[dict[str, Any]] | Response:
-    """Apply ``orderBy`` and ``fields`` to list records."""
+    """``records`` in ``orderBy`` order (one field, any case, ``asc`` or ``desc``)."""
     order = query.get("orderBy", "").strip()
-    if order:
-        match = re.fullmatch(r"(\w+)(?:\s+(asc|desc))?", order, re.IGNORECASE)
-        if not match:
-            return Response(400, error_body("InvalidObject", f"orderBy {order!r} is not valid"))
-        field, direction = match.group(1), (match.group(2) or "asc").lower()
-        records = sorted(
-            records,
-            key=lambda r: (r.get(field) is None, r.get(field)),
-            reverse=direction == "desc",
-        )
+    if not order:
+        return records
+    match = re.fullmatch(r"([\w/]+)(?:\s+(asc|desc))?", order, re.IGNORECASE)
+    if not match:
+        return Response(400, error_body("InvalidObject", f"orderBy {order!r} is not valid"))
+    field, direction = match.group(1).lower(), (match.group(2) or "asc").lower()
+    return sorted(
+        records,
+        key=lambda r: (value_at(r, field) is None, value_at(r, field)),
+        reverse=direction == "desc",
+    )
+
+
+def _projected(page: Response, query: Mapping[str, str]) -> Response:
+    """The page with only the ``fields`` asked for (all when none is)."""
     fields = [f.strip() for f in query.get("fields", "").split(",") if f.strip()]
-    if fields:
-        records = [{f: r[f] for f in fields if f in r} for r in records]
-    return records
+    if not fields or page.status != 200:
+        return page
+    wanted = {f.lower() for f in fields}
+    body = [{k: v for k, v in record.items() if k.lower() in wanted} for record in page.body]
+    return attrs.evolve(page, body=body)
 
 
-def listing(records: list[dict[str, Any]], request: SimRequest, *, count: bool) -> Response:
-    """A list answer: its count, or its page with ``orderBy`` and ``fields`` applied."""
+def listing(
+    records: list[dict[str, Any]], request: SimRequest, *, count: bool, filtered: bool = False
+) -> Response:
+    """A list answer: its count, or its page with ``orderBy`` and ``fields`` applied.
+
+    Unless ``filtered`` already, ``conditions`` select the records first; a field no record has
+    is refused (400) as ConnectWise refuses a field its resource lacks.
+    """
+    conditions = request.query.get("conditions")
+    if conditions and not filtered:
+        try:
+            records = select(records, conditions)
+        except ConditionError as err:
+            return Response(400, error_body("InvalidObject", f"conditions: {err}"))
     if count:
         return Response(200, {"count": len(records)})
-    shaped = shape(records, request.query)
-    if isinstance(shaped, Response):
-        return shaped
-    return page_of(shaped, request.query, request.origin, request.path)
+    in_order = ordered(records, request.query)
+    if isinstance(in_order, Response):
+        return in_order
+    page = page_of(in_order, request.query, request.origin, request.path, request.headers)
+    return _projected(page, request.query)
 
 
 def one_or_list(records: list[dict[str, Any]], tail: str, request: SimRequest) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from ._faults import PROXY_STATUSES, Fault
-from ._wire import Dropped, Response, error_body
+from ._wire import TOO_MANY_REQUESTS, Dropped, Response, error_body
 
 __all__ = ["after_acting", "fault_response"]
 
@@ -35,10 +35,12 @@ def fault_response(status: int, retry_after: float | None) -> Response:
     if status in PROXY_STATUSES:
         return Response(status, None, {**headers, "Content-Type": "text/html"}, _proxy_page(status))
     if status == 429:
-        body = error_body("TooManyRequests", "Too many requests; slow down")
-    else:
-        body = error_body("ConnectWiseApi", "An error occurred (simulated)")
-    return Response(status, body, headers)
+        return Response(status, TOO_MANY_REQUESTS, headers)
+    return Response(
+        status,
+        error_body("ConnectWiseApi", "An error occurred, please contact your administrator"),
+        headers,
+    )
 
 
 def after_acting(fault: Fault, answer: Response) -> Response | Dropped:

@@ -24,24 +24,40 @@ if TYPE_CHECKING:
 __all__ = ["SimulatorServer"]
 
 _IDLE_TIMEOUT = 30.0  # seconds a kept-alive connection may sit unused
-# What a client that hangs up (or never finishes its TLS handshake) raises in a handler.
-_HUNG_UP = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError, TimeoutError)
+# What a client that hangs up, stays silent or fails its TLS handshake raises in a handler.
+_CLIENT_GONE = (ConnectionError, ssl.SSLError, TimeoutError)
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], fake: FakeConnectWise) -> None:
+    def __init__(
+        self, address: tuple[str, int], fake: FakeConnectWise, ssl_context: ssl.SSLContext | None
+    ) -> None:
         self.fake = fake
         self.origin = ""
+        self.ssl_context = ssl_context
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Accept; with TLS, leave the handshake to the connection's own thread (``setup``).
+
+        Wrapping the listening socket instead would shake hands in the accepting thread, where
+        one client that connects and says nothing stops every other from being served.
+        """
+        connection, address = self.socket.accept()
+        if self.ssl_context is not None:
+            connection = self.ssl_context.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Stay quiet when a client hangs up; report anything else as the base class does."""
-        if isinstance(sys.exc_info()[1], _HUNG_UP):
+        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
             return
         super().handle_error(request, client_address)
 
@@ -52,7 +68,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
-        super().setup()
+        super().setup()  # sets the idle timeout, which bounds the TLS handshake too
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()
         # Small answers must not wait for Nagle's algorithm and the peer's delayed ACK (~40 ms).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.connections_lock:
@@ -142,9 +160,7 @@ class SimulatorServer:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.fake = fake
-        self._server = _Server((host, port), fake)
-        if ssl_context is not None:
-            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
+        self._server = _Server((host, port), fake, ssl_context)
         bound_host, bound_port = self._server.server_address[:2]
         if isinstance(bound_host, bytes):
             bound_host = bound_host.decode()

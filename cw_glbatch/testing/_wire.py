@@ -8,7 +8,14 @@ from typing import Any, Literal
 
 import attrs
 
-__all__ = ["IN_PROCESS_ORIGIN", "Dropped", "Response", "SimRequest", "error_body"]
+__all__ = [
+    "IN_PROCESS_ORIGIN",
+    "TOO_MANY_REQUESTS",
+    "Dropped",
+    "Response",
+    "SimRequest",
+    "error_body",
+]
 
 IN_PROCESS_ORIGIN = "https://connectwise.invalid"
 
@@ -57,8 +64,12 @@ class Response:
 
 
 def error_body(code: str, message: str, errors: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
-    """ConnectWise's error body."""
-    body: dict[str, Any] = {"code": code, "message": message}
-    if errors:
-        body["errors"] = list(errors)
-    return body
+    """ConnectWise's error body; ``errors`` is ``null`` when no field is named, as it sends."""
+    return {"code": code, "message": message, "errors": list(errors) or None}
+
+
+# ConnectWise's throttling answer has its own shape (no "code", no "errors").
+TOO_MANY_REQUESTS = {
+    "error": "ConnectWiseAPI",
+    "message": "Too many requests. Please wait before sending more.",
+}
