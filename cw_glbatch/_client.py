@@ -25,6 +25,7 @@ from ._exceptions import ApiError, ClientClosedError, ConfigurationError, NotFou
 from ._models import AccountingBatch, GLExport
 from ._preflight import check_client_options
 from ._reader import MAX_IDENTIFIER_LENGTH
+from ._redact import redact, redact_text
 from ._retry import Failure, RequestPacer, Verdict, decide
 from ._version import __version__
 
@@ -574,7 +575,7 @@ class ConnectWiseClient:
             reason = f"HTTP {status}" if status is not None else f"{type(failure).__name__}"
             reason += " (not JSON)" if unreadable else ""
             if failure is not None:
-                reason += f" ({_http.redact_text(str(failure), self._secrets)})"
+                reason += f" ({redact_text(str(failure), self._secrets)})"
             attempt += 1
             logger.info(
                 "%s %s: %s; retry %d of %d in %.2f s",
@@ -618,7 +619,7 @@ class ConnectWiseClient:
         answer = httpx.Response(
             response.status_code,
             headers=headers,
-            content=_http.redact(content, self._secrets),
+            content=redact(content, self._secrets),
             request=request,
         )
         return answer, failure

@@ -24,6 +24,7 @@ import httpx
 from . import _exceptions as exc
 from ._exceptions import ApiError, FieldError
 from ._models import AccountingBatch
+from ._redact import redact_text
 from ._retry import Failure
 
 __all__ = [
@@ -42,8 +43,6 @@ __all__ = [
     "json_value",
     "next_link",
     "origin_of",
-    "redact",
-    "redact_text",
     "retry_after_seconds",
     "transport_error",
     "transport_failure",
@@ -62,44 +61,11 @@ _TAG = re.compile(r"<[^>]+>")
 _LINK = re.compile(r"<([^>]*)>\s*;([^,]*)")
 _MAX_QUOTED = 200  # characters of a non-JSON body kept in a message
 COMPANY_INFO_PATH = "/login/companyinfo/"  # + company id: where the codebase is looked up
-REDACTED = "[redacted]"
-_MIN_SECRET = 8  # characters; ConnectWise's keys are 16, clientIds are GUIDs
 _UNSAFE_IN_CONDITIONS = frozenset("\"'\\")
 
 
 class AnswerTooLarge(httpx.HTTPError):
     """An answer's decoded body passed the client's size cap (raised by the client)."""
-
-
-def _spellings(secret: str) -> set[str]:
-    """How a server may write ``secret`` back: as is, JSON-escaped, with ``/`` escaped."""
-    quoted = json.dumps(secret)[1:-1]
-    return {
-        secret,
-        quoted,
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        quoted.replace("/", "\\/"),
-    }
-
-
-def redact(content: bytes, secrets: Iterable[str]) -> bytes:
-    """``content`` with every spelling of each secret replaced by ``[redacted]``.
-
-    Applied to everything a server answers before it can reach a message, a log or a file, so
-    a server that echoes the request's headers cannot leak the credentials. Secrets shorter
-    than 8 characters are left alone: replacing them would mangle ordinary text.
-    """
-    for secret in secrets:
-        if len(secret) < _MIN_SECRET:
-            continue  # too short to tell from ordinary text; real credentials are longer
-        for spelling in sorted(_spellings(secret), key=len, reverse=True):
-            content = content.replace(spelling.encode("utf-8"), REDACTED.encode())
-    return content
-
-
-def redact_text(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every spelling of each secret replaced by ``[redacted]`` (see `redact`)."""
-    return redact(text.encode("utf-8", "surrogatepass"), secrets).decode("utf-8", "surrogatepass")
 
 
 def auth_headers(

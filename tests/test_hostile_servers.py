@@ -315,7 +315,7 @@ def test_secrets_quoted_by_a_transport_failure_are_redacted(call, error, caplog)
 )
 def test_redaction_covers_the_ways_a_server_writes_a_secret(spelling):
     """Each spelling of a secret in an answer becomes [redacted]."""
-    from cw_glbatch._http import redact
+    from cw_glbatch._redact import redact
 
     answer = f'{{"message": "you sent {spelling}"}}'.encode()
     assert b"s3cr3t" not in redact(answer, [CREDENTIALS["private_key"]])
@@ -345,7 +345,7 @@ def test_a_next_link_that_is_not_a_url_is_an_api_error(url):
 
 def test_short_secrets_do_not_mangle_answers():
     """A credential too short to tell from ordinary text is not redacted: answers stay intact."""
-    from cw_glbatch._http import redact
+    from cw_glbatch._redact import redact
 
     assert redact(b'[{"id": 1}]', ["d", "id", "abc1234"]) == b'[{"id": 1}]'
 
