@@ -7,24 +7,26 @@ wires a run to its journal, the earlier files and the writer.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from ._client import ConnectWiseClient
 from ._exceptions import ConnectWiseMismatchError
 from ._identifiers import BATCH_ID_VARIABLE
 from ._journal import Journal, file_digest, same_connectwise
 from ._models import STATUSES, BatchRequest, BatchResult, Progress, RunReport
 from ._plan import Known
+from ._protocols import BatchClient
 from ._reader import XmlBatchReader
 from ._recorded import read_recorded
-from ._run import Run, StopKind, stop_kind, stop_reason
+from ._run import STOPPED_BY_CALLER, Run, StopKind, stop_kind, stop_reason
 from ._writer import XmlResultWriter
 
 __all__ = [
     "BATCH_ID_VARIABLE",
     "DEFAULT_CONCURRENCY",
+    "STOPPED_BY_CALLER",
     "StopKind",
     "create_batches",
     "process_file",
@@ -36,7 +38,7 @@ DEFAULT_CONCURRENCY = 4
 
 
 def create_batches(
-    client: ConnectWiseClient,
+    client: BatchClient,
     batches: Iterable[BatchRequest],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -46,11 +48,13 @@ def create_batches(
     progress: Callable[[Progress], object] | None = None,
     keep_results: bool = True,
     journal: str | os.PathLike[str] | Journal | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Create a GL batch in ConnectWise for each request, each exactly once.
 
     Args:
-        client: The ConnectWise client to send with (shared by the worker threads).
+        client: The ConnectWise client to send with (shared by the worker threads): a
+            `ConnectWiseClient`, or anything with the members `BatchClient` names.
         batches: The requests: an `XmlBatchReader` (which checks its whole file first) or any
             iterable of `BatchRequest`. It is read as the run goes, not all at once.
         concurrency: How many batches are sent at the same time.
@@ -70,6 +74,10 @@ def create_batches(
             being sent, definite answers stand, and batches sent without a recorded answer are
             looked up first. Delete it once the results are stored and ``unsettled`` is 0
             (`process_file` does). Ignored in a dry run.
+        stop: Set it (from any thread) to end the run early: no batch is sent after that, the
+            requests already on the wire are waited for and journaled, and results not yet
+            given to ``on_result`` are not given. The report's ``stopped`` says so; with a
+            journal, the same call again finishes the run, each batch created once.
 
     Returns:
         The `RunReport`. Authentication refused (401/403) or ConnectWise unreachable does not
@@ -100,11 +108,12 @@ def create_batches(
         keep_results=keep_results,
         journal=run_journal,
         earlier={},
+        caller_stop=stop,
     )
 
 
 def _execute(
-    client: ConnectWiseClient,
+    client: BatchClient,
     batches: Iterable[BatchRequest],
     *,
     journal: Journal | None,
@@ -136,17 +145,24 @@ def _check_concurrency(concurrency: int) -> None:
         raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
 
 
-def _connectwise(client: ConnectWiseClient) -> tuple[str, str]:
+def _connectwise(client: BatchClient) -> tuple[str, str]:
     """The ConnectWise a client talks to, as journals and result files record it."""
     return client.origin, client.company_id
 
 
 def process_file(
-    client: ConnectWiseClient,
+    client: BatchClient,
     input_file: str | os.PathLike[str],
     success_file: str | os.PathLike[str],
     fail_file: str | os.PathLike[str],
-    **options: Any,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    dry_run: bool = False,
+    variables: Mapping[str, Any] | None = None,
+    on_result: Callable[[BatchResult], object] | None = None,
+    progress: Callable[[Progress], object] | None = None,
+    keep_results: bool = False,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """The whole task: read ``input_file``, create its batches, write the two result files.
 
@@ -169,23 +185,36 @@ def process_file(
     same call again settles it.
 
     Args:
-        client: The ConnectWise client.
+        client: The ConnectWise client (or any `BatchClient`).
         input_file: The XML file of batches.
         success_file: Where the created batches are written.
         fail_file: Where the batches not created are written (valid input for a retry).
-        **options: Passed to `create_batches` (``concurrency``, ``dry_run``, ``variables``,
-            ``progress``, ``keep_results``, default False here).
+        concurrency: How many batches are sent at the same time.
+        dry_run: Check everything, send nothing but the first read; write no files.
+        variables: Workflow variables (see `create_batches`).
+        on_result: Called with each `BatchResult`, in input order, after it was written.
+        progress: Called with a `Progress` after each batch (see `create_batches`).
+        keep_results: Keep every result in the report too (they are in the files).
+        stop: Set it to end the run early (see `create_batches`): then neither file is
+            written, the journal stays, and the same call again finishes the run.
 
     Raises:
         InputError: The input file is not usable; nothing was sent.
         JournalError: A journal of an unfinished run of another input is in the way.
         ConnectWiseMismatchError: The journal or the success file records another ConnectWise.
     """
-    options.setdefault("keep_results", False)
-    _check_concurrency(options.get("concurrency", DEFAULT_CONCURRENCY))
+    _check_concurrency(concurrency)  # (before the journal is created)
+    options: dict[str, Any] = {
+        "concurrency": concurrency,
+        "variables": variables,
+        "progress": progress,
+        "keep_results": keep_results,
+    }
     batches: Iterator[BatchRequest] = iter(XmlBatchReader(input_file))
-    if options.get("dry_run"):
-        return create_batches(client, batches, **options)
+    if dry_run:
+        return create_batches(
+            client, batches, dry_run=True, on_result=on_result, stop=stop, **options
+        )
     connectwise = _connectwise(client)
     try:
         earlier = _earlier_outcomes(input_file, success_file, connectwise)
@@ -205,22 +234,31 @@ def process_file(
             batches,
             journal=journal,
             earlier=earlier,
-            on_result=writer.write,
-            **_with_defaults(options),
+            on_result=_then(writer.write, on_result),
+            dry_run=False,
+            caller_stop=stop,
+            **options,
         )
+        if report.stopped == STOPPED_BY_CALLER:
+            writer.abort()  # the old files stay; the journal lets the same call finish
+            return report
     if not report.unsettled:
         journal.remove()  # the files are in place: nothing left to resume
     return report
 
 
-def _with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "concurrency": DEFAULT_CONCURRENCY,
-        "dry_run": False,
-        "variables": None,
-        "progress": None,
-        **options,
-    }
+def _then(
+    first: Callable[[BatchResult], object], then: Callable[[BatchResult], object] | None
+) -> Callable[[BatchResult], object]:
+    """``first``, then ``then`` (if any), with each result."""
+    if then is None:
+        return first
+
+    def both(result: BatchResult) -> None:
+        first(result)
+        then(result)
+
+    return both
 
 
 def _earlier_outcomes(

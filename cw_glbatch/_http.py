@@ -277,9 +277,11 @@ def origin_of(url: str) -> str:
 
 def _untrusted_certificate(err: httpx.TransportError) -> bool:
     cause: BaseException | None = err
-    while cause is not None:
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:  # (mocks can chain an error to itself)
         if isinstance(cause, ssl.SSLCertVerificationError):
             return True
+        seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return "CERTIFICATE_VERIFY_FAILED" in str(err)
 

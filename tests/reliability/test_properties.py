@@ -8,11 +8,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cw_glbatch import BatchRequest, process_file
+from cw_glbatch import BatchRequest
 from cw_glbatch.testing import FakeConnectWise, Fault
+from tests._pairs import FLAVOURS, process
 from tests.helpers import check_invariants, write_input
 
 POST_FAULTS = st.sampled_from(
@@ -52,9 +54,10 @@ def runs(draw):
     )
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(runs())
-def test_every_batch_in_one_file_and_created_at_most_once(run):
+def test_every_batch_in_one_file_and_created_at_most_once(flavour, run):
     """Whatever the input and the faults: the files partition the input, nothing is doubled."""
     batches, missing, post_faults, get_faults, concurrency = run
     fake = FakeConnectWise()
@@ -64,10 +67,9 @@ def test_every_batch_in_one_file_and_created_at_most_once(run):
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         write_input(folder / "in.xml", batches)
-        with fake.client() as client:
-            report = process_file(
-                client, folder / "in.xml", folder / "ok.xml", folder / "failed.xml",
-                concurrency=concurrency,
-            )  # fmt: skip
+        report = process(
+            flavour, fake, folder / "in.xml", folder / "ok.xml", folder / "failed.xml",
+            concurrency=concurrency,
+        )  # fmt: skip
         check_invariants(batches, folder / "ok.xml", folder / "failed.xml", fake)
     assert report.total == len(batches)
