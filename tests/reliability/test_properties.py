@@ -8,13 +8,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cw_glbatch import BatchRequest
 from cw_glbatch.testing import FakeConnectWise, Fault
-from tests._pairs import FLAVOURS, process
+from tests._pairs import process
 from tests.helpers import check_invariants, write_input
 
 POST_FAULTS = st.sampled_from(
@@ -54,11 +53,23 @@ def runs(draw):
     )
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(runs())
-def test_every_batch_in_one_file_and_created_at_most_once(flavour, run):
+def test_every_batch_in_one_file_and_created_at_most_once(run):
     """Whatever the input and the faults: the files partition the input, nothing is doubled."""
+    check_run("sync", run)
+
+
+# The async pair runs the same run (with its requests on an event loop): fewer examples do.
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=30)
+@given(runs())
+def test_every_batch_in_one_file_and_created_at_most_once_async(run):
+    """The same through aprocess_file and AsyncConnectWiseClient."""
+    check_run("async", run)
+
+
+def check_run(flavour, run):
+    """Run the drawn input and faults through ``flavour``'s pair; check the invariants."""
     batches, missing, post_faults, get_faults, concurrency = run
     fake = FakeConnectWise()
     fake.add_unposted(i for b in batches for i in b.gl_rec_ids if i not in missing)
