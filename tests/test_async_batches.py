@@ -233,3 +233,48 @@ def test_async_requests_overlap_up_to_the_concurrency():
 
     report = asyncio.run(main())
     assert (report.counts["created"], gate.passed) == (8, 8)
+
+
+class HoldPosts(httpx.AsyncBaseTransport):
+    """Holds every create until ``release`` is set; ``entered`` says one is held."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self.entered.set()
+            await self.release.wait()
+        return await self.inner.handle_async_request(request)
+
+
+def test_cancellation_waits_no_longer_than_the_grace(tmp_path):
+    """A request still on the wire when the grace ends does not hold the CancelledError back;
+    when it completes later, the run still journals it."""
+    fake = FakeConnectWise()
+    ids = fake.populate(1)
+    journal = tmp_path / "run.journal"
+
+    async def main() -> None:
+        hold = HoldPosts(fake.transport())
+        async with async_client(fake, transport=hold) as client:
+            task = asyncio.create_task(
+                acreate_batches(
+                    client, [BatchRequest("H", ids)], journal=journal, cancel_grace=0.01
+                )
+            )
+            await hold.entered.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):  # (TimeoutError if it waited for the POST)
+                await asyncio.wait_for(task, 5)
+            hold.release.set()  # the POST completes now; the run's thread records it
+            for _ in range(1000):
+                if '"s":"created"' in journal.read_text():
+                    break
+                await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    assert [b.batch_identifier for b in fake.batches] == ["H"]
+    assert '"s":"created"' in journal.read_text()
