@@ -1,5 +1,7 @@
 """cw_glbatch: create GL batches in ConnectWise PSA from an XML file of GL entry ids."""
 
+from ._async_batches import DEFAULT_CANCEL_GRACE, acreate_batches, aprocess_file
+from ._async_client import AsyncConnectWiseClient
 from ._batches import BATCH_ID_VARIABLE, DEFAULT_CONCURRENCY, create_batches, process_file
 from ._client import DEFAULT_MAX_RETRIES, DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, ConnectWiseClient
 from ._exceptions import (
@@ -32,12 +34,14 @@ from ._models import (
     Progress,
     RunReport,
 )
+from ._protocols import AsyncBatchClient, BatchClient
 from ._reader import XmlBatchReader
 from ._version import __version__
 from ._writer import XmlResultWriter
 
 __all__ = [
     "BATCH_ID_VARIABLE",
+    "DEFAULT_CANCEL_GRACE",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_PAGE_SIZE",
@@ -46,7 +50,10 @@ __all__ = [
     "ApiConnectionError",
     "ApiError",
     "ApiTimeoutError",
+    "AsyncBatchClient",
+    "AsyncConnectWiseClient",
     "AuthenticationError",
+    "BatchClient",
     "BatchError",
     "BatchRequest",
     "BatchResult",
@@ -72,6 +79,8 @@ __all__ = [
     "XmlBatchReader",
     "XmlResultWriter",
     "__version__",
+    "acreate_batches",
+    "aprocess_file",
     "create_batches",
     "process_file",
 ]

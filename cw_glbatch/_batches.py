@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from ._client import ConnectWiseClient
 from ._exceptions import ConnectWiseMismatchError
 from ._finish import finished_report, not_written, put_in_place
 from ._identifiers import BATCH_ID_VARIABLE
@@ -20,14 +20,16 @@ from ._journal import Journal, file_digest, same_connectwise
 from ._models import STATUSES, BatchRequest, BatchResult, Progress, RunReport
 from ._plan import Known
 from ._preflight import check_concurrency, check_paths, journal_path, remove_stale_temporaries
+from ._protocols import BatchClient
 from ._reader import XmlBatchReader
 from ._recorded import read_recorded
-from ._run import Run, StopKind, stop_kind, stop_reason
+from ._run import STOPPED_BY_CALLER, Run, StopKind, stop_kind, stop_reason
 from ._writer import XmlResultWriter
 
 __all__ = [
     "BATCH_ID_VARIABLE",
     "DEFAULT_CONCURRENCY",
+    "STOPPED_BY_CALLER",
     "StopKind",
     "create_batches",
     "process_file",
@@ -39,7 +41,7 @@ DEFAULT_CONCURRENCY = 4
 
 
 def create_batches(
-    client: ConnectWiseClient,
+    client: BatchClient,
     batches: Iterable[BatchRequest],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -49,11 +51,13 @@ def create_batches(
     progress: Callable[[Progress], object] | None = None,
     keep_results: bool = True,
     journal: str | os.PathLike[str] | Journal | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Create a GL batch in ConnectWise for each request, each exactly once.
 
     Args:
-        client: The ConnectWise client to send with (shared by the worker threads).
+        client: The ConnectWise client to send with (shared by the worker threads): a
+            `ConnectWiseClient`, or anything with the members `BatchClient` names.
         batches: The requests: an `XmlBatchReader` (which checks its whole file first) or any
             iterable of `BatchRequest`. It is read as the run goes, not all at once.
         concurrency: How many batches are sent at the same time.
@@ -74,6 +78,10 @@ def create_batches(
             looked up first. Delete it once the results are stored and ``unsettled`` is 0
             (`process_file` does). Ignored in a dry run. A `Journal` given open stays open (and
             locked) after the run; one given as a path is opened and closed here.
+        stop: Set it (from any thread) to end the run early: no batch is sent after that, the
+            requests already on the wire are waited for and journaled, and results not yet
+            given to ``on_result`` are not given. The report's ``stopped`` says so; with a
+            journal, the same call again finishes the run, each batch created once.
 
     Returns:
         The `RunReport`. Authentication refused (401/403) or ConnectWise unreachable does not
@@ -106,6 +114,7 @@ def create_batches(
             keep_results=keep_results,
             journal=run_journal,
             earlier={},
+            caller_stop=stop,
         )
     finally:
         if run_journal is not None and run_journal is not journal:
@@ -113,7 +122,7 @@ def create_batches(
 
 
 def _execute(
-    client: ConnectWiseClient,
+    client: BatchClient,
     batches: Iterable[BatchRequest],
     *,
     journal: Journal | None,
@@ -123,7 +132,9 @@ def _execute(
     started = time.monotonic()
     sent_before = client.requests_sent
     run = Run(client, journal=journal, earlier=earlier, **options)
-    run.execute(batches)  # (it syncs the journal however it ends)
+    run.execute(batches)
+    if journal is not None:
+        journal.sync()  # (whoever opened it closes it)
     return RunReport(
         tuple(run.results or ()),
         {status: run.counts[status] for status in STATUSES},
@@ -136,17 +147,24 @@ def _execute(
     )
 
 
-def _connectwise(client: ConnectWiseClient) -> tuple[str, str]:
+def _connectwise(client: BatchClient) -> tuple[str, str]:
     """The ConnectWise a client talks to, as journals and result files record it."""
     return client.origin, client.company_id
 
 
 def process_file(
-    client: ConnectWiseClient,
+    client: BatchClient,
     input_file: str | os.PathLike[str],
     success_file: str | os.PathLike[str],
     fail_file: str | os.PathLike[str],
-    **options: Any,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    dry_run: bool = False,
+    variables: Mapping[str, Any] | None = None,
+    on_result: Callable[[BatchResult], object] | None = None,
+    progress: Callable[[Progress], object] | None = None,
+    keep_results: bool = False,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """The whole task: read ``input_file``, create its batches, write the two result files.
 
@@ -176,12 +194,18 @@ def process_file(
     stops at once.
 
     Args:
-        client: The ConnectWise client.
+        client: The ConnectWise client (or any `BatchClient`).
         input_file: The XML file of batches.
         success_file: Where the created batches are written.
         fail_file: Where the batches not created are written (valid input for a retry).
-        **options: Passed to `create_batches` (``concurrency``, ``dry_run``, ``variables``,
-            ``progress``, ``keep_results``, default False here).
+        concurrency: How many batches are sent at the same time.
+        dry_run: Check everything, send nothing but the first read; write no files.
+        variables: Workflow variables (see `create_batches`).
+        on_result: Called with each `BatchResult`, in input order, after it was written.
+        progress: Called with a `Progress` after each batch (see `create_batches`).
+        keep_results: Keep every result in the report too (they are in the files).
+        stop: Set it to end the run early (see `create_batches`): then neither file is
+            written, the journal stays, and the same call again finishes the run.
 
     Raises:
         ConfigurationError: A path or an option cannot be used; nothing was sent.
@@ -192,19 +216,27 @@ def process_file(
         ResultsNotWrittenError: Batches were sent but the result files could not be written;
             the journal stays, and the same call finishes the job.
     """
-    options.setdefault("keep_results", False)
-    check_concurrency(options.get("concurrency", DEFAULT_CONCURRENCY))
+    check_concurrency(concurrency)  # (before the journal is created)
     check_paths(input_file, success_file, fail_file)
+    options: dict[str, Any] = {
+        "concurrency": concurrency,
+        "variables": variables,
+        "progress": progress,
+        "keep_results": keep_results,
+        "caller_stop": stop,
+    }
     batches: Iterator[BatchRequest] = iter(XmlBatchReader(input_file))
     connectwise = _connectwise(client)
-    if options.get("dry_run"):  # no journal, no files; batches carried over count as created
+    if dry_run:  # no journal, no files; batches an earlier file records count as created
         try:
             earlier = _earlier_outcomes(input_file, success_file, connectwise)
         except BaseException:
             _release(batches)
             raise
-        settings = {"on_result": None, **_with_defaults(options)}
-        return _execute(client, batches, journal=None, earlier=earlier, **settings)
+        return _execute(
+            client, batches, journal=None, earlier=earlier, dry_run=True, on_result=on_result,
+            **options,
+        )  # fmt: skip
     try:
         journal = Journal(
             journal_path(success_file), source=file_digest(input_file), connectwise=connectwise
@@ -228,10 +260,14 @@ def process_file(
                 batches,
                 journal=journal,
                 earlier=earlier,
-                on_result=writer.write,
-                **_with_defaults(options),
+                on_result=_then(writer.write, on_result),
+                dry_run=False,
+                **options,
             )
-            put_in_place(writer, journal, report)
+            if report.stopped == STOPPED_BY_CALLER:
+                writer.abort()  # the old files stay; the journal lets the same call finish
+            else:
+                put_in_place(writer, journal, report)
     except BaseException as err:
         _release(batches)
         if journal.sent_any:  # something may have been sent: keep the record of it
@@ -242,8 +278,8 @@ def process_file(
         else:
             journal.remove()  # nothing was sent: leave nothing behind
         raise
-    if report.unsettled:
-        journal.close()  # kept: running the same call again settles what is unsettled
+    if report.unsettled or report.stopped == STOPPED_BY_CALLER:
+        journal.close()  # kept: running the same call again settles or finishes the run
     else:
         journal.remove()  # the files are in place: nothing left to resume
     return report
@@ -256,14 +292,18 @@ def _release(batches: Iterator[BatchRequest]) -> None:
         close()
 
 
-def _with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "concurrency": DEFAULT_CONCURRENCY,
-        "dry_run": False,
-        "variables": None,
-        "progress": None,
-        **options,
-    }
+def _then(
+    first: Callable[[BatchResult], object], then: Callable[[BatchResult], object] | None
+) -> Callable[[BatchResult], object]:
+    """``first``, then ``then`` (if any), with each result."""
+    if then is None:
+        return first
+
+    def both(result: BatchResult) -> None:
+        first(result)
+        then(result)
+
+    return both
 
 
 def _earlier_outcomes(

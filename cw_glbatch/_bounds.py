@@ -21,7 +21,13 @@ import httpx
 
 from ._http import AnswerTooLarge
 
-__all__ = ["DEFAULT_MAX_ANSWER_BYTES", "bound_transports", "deadline", "read_answer"]
+__all__ = [
+    "DEFAULT_MAX_ANSWER_BYTES",
+    "aread_answer",
+    "bound_transports",
+    "deadline",
+    "read_answer",
+]
 
 # ConnectWise's answers are kilobytes; a batch's GL export holds ~1-2 KB per GL entry.
 DEFAULT_MAX_ANSWER_BYTES = 256 * 1024 * 1024
@@ -131,13 +137,44 @@ def read_answer(
         httpx.ReadTimeout: The deadline passed before the body was complete.
         httpx.HTTPError: The body could not be read or decoded.
     """
-    chunks = []
-    size = 0
+    chunks = _Chunks(limit, expires, clock)
     for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise AnswerTooLarge(f"the answer is larger than {limit:,} bytes")
-        if clock() > expires:
+        chunks.add(chunk)
+    return chunks.body()
+
+
+async def aread_answer(
+    response: httpx.Response,
+    *,
+    limit: int,
+    expires: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> bytes:
+    """`read_answer` for an answer streamed by an ``httpx.AsyncClient``.
+
+    The deadline is checked between chunks (the async transports' sockets are not bounded).
+    """
+    chunks = _Chunks(limit, expires, clock)
+    async for chunk in response.aiter_bytes():
+        chunks.add(chunk)
+    return chunks.body()
+
+
+class _Chunks:
+    """An answer's body as it arrives, checked against the size cap and the deadline."""
+
+    def __init__(self, limit: int, expires: float, clock: Callable[[], float]) -> None:
+        self._limit, self._expires, self._clock = limit, expires, clock
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            raise AnswerTooLarge(f"the answer is larger than {self._limit:,} bytes")
+        if self._clock() > self._expires:
             raise httpx.ReadTimeout("the answer did not arrive complete in time")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        self._chunks.append(chunk)
+
+    def body(self) -> bytes:
+        return b"".join(self._chunks)

@@ -190,7 +190,7 @@ def _create(args: argparse.Namespace) -> int:
                 dry_run=args.dry_run,
                 variables={BATCH_ID_VARIABLE: args.batch_id} if args.batch_id else None,
                 progress=progress,
-                **({"on_result": would_fail} if args.dry_run else {}),
+                on_result=would_fail if args.dry_run else None,
             )
         finally:
             if progress is not None:

@@ -284,9 +284,11 @@ def origin_of(url: str) -> str:
 
 def _untrusted_certificate(err: httpx.HTTPError) -> bool:
     cause: BaseException | None = err
-    while cause is not None:
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:  # (mocks can chain an error to itself)
         if isinstance(cause, ssl.SSLCertVerificationError):
             return True
+        seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return "CERTIFICATE_VERIFY_FAILED" in str(err)
 
@@ -295,7 +297,7 @@ def _untrusted_certificate(err: httpx.HTTPError) -> bool:
 _UNUSABLE_ANSWER = (AnswerTooLarge, httpx.DecodingError)
 
 
-def transport_failure(err: httpx.HTTPError, *, answered: bool) -> Failure:
+def transport_failure(err: httpx.HTTPError, *, answered: bool = False) -> Failure:
     """What an httpx failure means for `_retry.decide`.
 
     ``answered``: the failure came after the answer's status (while reading its body). An

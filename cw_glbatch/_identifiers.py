@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import collections
 import secrets
+from array import array
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from ._models import BatchRequest
 from ._reader import MAX_IDENTIFIER_LENGTH
-from ._spool import MAX_GL_REC_ID
+from ._spool import MAX_GL_REC_ID, IdBitmap
 
-__all__ = ["BATCH_ID_VARIABLE", "Identifiers", "request_problems", "run_stamp"]
+__all__ = ["BATCH_ID_VARIABLE", "Identifiers", "SeenIds", "request_problems", "run_stamp"]
 
 BATCH_ID_VARIABLE = "CONNECTWISE.BATCHID"
 _RUN_PART_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I to misread
@@ -28,6 +29,39 @@ def run_stamp() -> str:
     time = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     part = "".join(secrets.choice(_RUN_PART_ALPHABET) for _ in range(_RUN_PART_LENGTH))
     return f"{time}-{part}"
+
+
+class SeenIds:
+    """The GL entry ids of a run's earlier batches, to refuse a batch that repeats one.
+
+    `XmlBatchReader` refuses such a batch of a file itself; this does the same for requests
+    built in memory, before anything is sent (ConnectWise would refuse the second batch).
+    """
+
+    def __init__(self) -> None:
+        self._bits: IdBitmap | None = None  # reserved on first use; the pages fill as used
+
+    def problem(self, request: BatchRequest) -> str | None:
+        """Why ``request`` cannot be sent because an earlier batch holds one of its ids."""
+        ids: tuple[object, ...] = request.gl_rec_ids
+        if any(type(i) is not int or not 0 < i <= MAX_GL_REC_ID for i in ids):
+            return None  # `request_problems` refuses it already
+        if self._bits is None:
+            self._bits = IdBitmap()
+        repeats = self._bits.add_all(array("i", request.gl_rec_ids))
+        if not repeats or request.errors:  # (a reader's batch says so in its errors already)
+            return None
+        counts = collections.Counter(request.gl_rec_ids)
+        earlier = sorted(v for v, n in collections.Counter(repeats).items() if n == counts[v])
+        if not earlier:
+            return None
+        return f"GL entry ids already in an earlier batch of this run: {earlier[:5]}"
+
+    def close(self) -> None:
+        """Release the memory."""
+        if self._bits is not None:
+            self._bits.close()
+            self._bits = None
 
 
 def request_problems(request: BatchRequest) -> list[str]:

@@ -18,9 +18,9 @@ import collections
 import logging
 from collections.abc import Iterable
 
-from ._client import ConnectWiseClient
 from ._exceptions import ApiError
 from ._models import BatchRequest, BatchResult
+from ._protocols import BatchClient
 
 __all__ = ["BatchFinder"]
 
@@ -37,7 +37,7 @@ class BatchFinder:
         floor: Batches up to this id have been looked through for the run's batches.
     """
 
-    def __init__(self, client: ConnectWiseClient) -> None:
+    def __init__(self, client: BatchClient) -> None:
         self.client = client
         self.baseline = 0
         self.floor = 0

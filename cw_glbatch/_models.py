@@ -51,12 +51,14 @@ def _tuple_of_field_errors(values: Iterable[FieldError]) -> tuple[FieldError, ..
 class BatchRequest:
     """One batch to create: a label and the GL entry record ids to put in it.
 
-    `XmlBatchReader` yields these, one per ``<Batch>``; callers may also build them directly.
-    Sequences given for the tuple fields are converted to tuples.
+    `XmlBatchReader` yields these, one per ``<Batch>``; callers may also build them directly,
+    e.g. ``BatchRequest(gl_rec_ids=[320042, 320044])``. Sequences given for the tuple fields are
+    converted to tuples. A run refuses, before sending anything, a request without ids and one
+    repeating an id of an earlier request, as the reader does for a file.
 
     Attributes:
-        identifier: The ``batchIdentifier`` as written in the file, or ``None`` when absent
-            (the run then supplies one).
+        identifier: The ``batchIdentifier`` as written in the file, or ``None`` (the default)
+            when absent: the run then supplies one.
         gl_rec_ids: The GL entry record ids that could be read, in file order.
         line: Line of the ``<Batch>`` start tag in the input, ``0`` when not read from a file.
         errors: Problems found while reading, each starting with its line. A batch with errors
@@ -67,8 +69,8 @@ class BatchRequest:
             re-serialized, kept for the same reason.
     """
 
-    identifier: str | None
-    gl_rec_ids: tuple[int, ...] = attrs.field(converter=_tuple_of_int)
+    identifier: str | None = None
+    gl_rec_ids: tuple[int, ...] = attrs.field(default=(), converter=_tuple_of_int)
     line: int = 0
     errors: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     invalid_gl_rec_ids: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)

@@ -177,11 +177,16 @@ class RequestPacer:
         self._lock = threading.Lock()
         self._next = 0.0
 
-    def wait(self) -> None:
-        """Block until this caller's slot comes."""
+    def reserve(self) -> float:
+        """Take the next free slot; the seconds until it comes (0 when it is now)."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next)
             self._next = slot + self._interval
-        if slot > now:
-            self._sleep(slot - now)
+        return slot - now
+
+    def wait(self) -> None:
+        """Block until this caller's slot comes."""
+        delay = self.reserve()
+        if delay > 0:
+            self._sleep(delay)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import attrs
 
-from ._client import BATCHES_PATH, ConnectWiseClient
+from ._calls import BATCHES_PATH
 from ._exceptions import (
     ApiConnectionError,
     ApiError,
@@ -29,7 +29,7 @@ from ._exceptions import (
     ValidationError,
 )
 from ._http import COMPANY_INFO_PATH
-from ._identifiers import Identifiers, request_problems
+from ._identifiers import Identifiers, SeenIds, request_problems
 from ._journal import Journal, fingerprint, ids_digest
 from ._lookup import BatchFinder
 from ._models import (
@@ -42,11 +42,17 @@ from ._models import (
     Progress,
 )
 from ._plan import Action, Decision, Known, plan
+from ._protocols import BatchClient
 
-__all__ = ["Run", "StopKind", "stop_kind", "stop_reason"]
+__all__ = ["STOPPED_BY_CALLER", "Run", "StopKind", "stop_kind", "stop_reason"]
 
 _LEARN_IDS_EVERY = 500  # created batches whose ids are looked up together
 _MAX_RESENDS = 2  # times a POST with an unknown outcome is sent again (after a lookup)
+
+STOPPED_BY_CALLER = (
+    "stopped by the caller before the end; the journal records what was sent. "
+    "Run the same call again to finish"
+)
 
 logger = logging.getLogger("cw_glbatch")
 
@@ -93,7 +99,7 @@ class Run:
 
     def __init__(
         self,
-        client: ConnectWiseClient,
+        client: BatchClient,
         *,
         concurrency: int,
         dry_run: bool,
@@ -103,6 +109,7 @@ class Run:
         keep_results: bool,
         journal: Journal | None,
         earlier: Mapping[bytes, Known],
+        caller_stop: threading.Event | None = None,
     ) -> None:
         self.client = client
         self.concurrency = concurrency
@@ -122,7 +129,10 @@ class Run:
         self.unsettled = 0
         self.stop_reason: str | None = None
         self.stop_error: ApiError | None = None
-        self.stop = threading.Event()
+        self.stop = threading.Event()  # no more batches are sent (set by the run)
+        self.caller_stop = caller_stop or threading.Event()  # the caller's: end the run early
+        self.stopped_flights: list[_InFlight] = []  # collected after the caller's stop
+        self.seen = SeenIds()
         self.finder = BatchFinder(client)
         # Results held back, in input order, until the ids of created batches are known.
         self.held: list[tuple[_InFlight, BatchResult]] = []
@@ -141,12 +151,19 @@ class Run:
         limit = self.concurrency * 4  # batches in flight or finished but not yet collected
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="cw-glbatch")
         try:
+            unread = False  # the caller's stop came before the end of the input
             for index, request in enumerate(iterator):
+                if self.caller_stop.is_set():
+                    unread = True
+                    break
                 window.append(self._begin(pool, index, request))
                 while len(window) > limit or (window and _ready(window[0])):
                     self._collect(window.popleft())
-            while window:
+            while window and not self.caller_stop.is_set():
                 self._collect(window.popleft())
+            if unread or window or self.stopped_flights:  # the caller stopped it before the end
+                self._wind_down(pool, [*self.stopped_flights, *window])
+                return
         except BaseException:
             # Interrupted (Ctrl-C, or on_result failed): send nothing more, wait for what is
             # on the wire.
@@ -154,6 +171,7 @@ class Run:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
+            self.seen.close()
             if self.journal is not None:
                 self.journal.sync()
             close = getattr(iterator, "close", None)
@@ -161,6 +179,26 @@ class Run:
                 close()
         pool.shutdown(wait=True)
         self._learn_held_ids()
+
+    def _wind_down(self, pool: ThreadPoolExecutor, flights: list[_InFlight]) -> None:
+        """The caller stopped the run: send nothing more, and journal what was on the wire.
+
+        Results not yet given to ``on_result`` are not given: the run ends without writing
+        anything half-done, and the journal lets the same call finish it.
+        """
+        self.stop.set()
+        self.stop_reason = STOPPED_BY_CALLER
+        logger.info("not sending any more batches: %s", STOPPED_BY_CALLER)
+        pool.shutdown(wait=True, cancel_futures=True)
+        for flight in flights:
+            outcome = flight.outcome
+            if (
+                self.journal is not None
+                and isinstance(outcome, Future)
+                and not outcome.cancelled()
+                and outcome.exception() is None  # (one that raised stays "sending": looked up)
+            ):
+                self.journal.result(flight.index, flight.fingerprint, outcome.result())
 
     def _start(self) -> None:
         try:
@@ -199,7 +237,9 @@ class Run:
             earlier = self.earlier.get(ids_digest(request.gl_rec_ids))
         known = in_journal or earlier
         identifier, problem = self.identifiers.assign(request, known.identifier if known else None)
-        problems = [*request.errors, *request_problems(request)] + ([problem] if problem else [])
+        repeated = self.seen.problem(request)  # (marks its ids seen, whatever becomes of it)
+        problems = [*request.errors, *request_problems(request)]
+        problems += [p for p in (repeated, problem) if p]
         decision = plan(
             in_journal,
             earlier,
@@ -262,6 +302,9 @@ class Run:
     def _collect(self, flight: _InFlight) -> None:
         outcome = flight.outcome
         result = outcome.result() if isinstance(outcome, Future) else outcome
+        if self.caller_stop.is_set():  # given to nobody; `_wind_down` journals it
+            self.stopped_flights.append(flight)
+            return
         if self.journal is not None and isinstance(outcome, Future):
             self.journal.result(flight.index, flight.fingerprint, result)
         self.done += 1
@@ -327,7 +370,7 @@ class Run:
         return BatchResult(request, identifier, "created", batch_id)
 
     def _create(self, request: BatchRequest, identifier: str) -> BatchResult:
-        if self.stop.is_set():
+        if self.stop.is_set() or self.caller_stop.is_set():
             return self._not_sent(request, identifier)
         try:
             self.client.create_batch(identifier, request.gl_rec_ids)

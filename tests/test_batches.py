@@ -23,11 +23,18 @@ from cw_glbatch import (
     XmlBatchReader,
     XmlResultWriter,
     create_batches,
-    process_file,
 )
 from cw_glbatch._batches import stop_kind
 from cw_glbatch.testing import FakeConnectWise, Fault
 from tests.helpers import POST, SEED_IDS, input_xml, requests_for
+
+from ._pairs import PAIRS
+
+
+@pytest.fixture(params=sorted(PAIRS))
+def pair(request):
+    """Run each test with the sync pair and with the async pair."""
+    return PAIRS[request.param]
 
 
 @pytest.fixture
@@ -46,10 +53,10 @@ def assert_exactly_once(fake: FakeConnectWise, report) -> None:
     }
 
 
-def test_seed_sample_end_to_end(fake, samples, tmp_path):
+def test_seed_sample_end_to_end(pair, fake, samples, tmp_path):
     """The seed's (corrected) sample becomes one batch, written to the success file with its id."""
-    with fake.client() as client:
-        report = process_file(
+    with pair.client(fake) as client:
+        report = pair.process_file(
             client, samples / "seed_corrected.xml", tmp_path / "ok.xml", tmp_path / "failed.xml"
         )
     assert report.counts == {"created": 1, "failed": 0, "planned": 0}
@@ -59,7 +66,7 @@ def test_seed_sample_end_to_end(fake, samples, tmp_path):
     assert re.search(r"<Batches [^>]*/>\n$", (tmp_path / "failed.xml").read_text())
 
 
-def test_mixed_outcomes_partition_and_the_fail_file_retries_exactly_those(fake, tmp_path):
+def test_mixed_outcomes_partition_and_the_fail_file_retries_exactly_those(pair, fake, tmp_path):
     """Every batch lands in one file; feeding the fail file back retries exactly the failures."""
     batches = [
         *requests_for(3),
@@ -68,20 +75,20 @@ def test_mixed_outcomes_partition_and_the_fail_file_retries_exactly_those(fake, 
         BatchRequest("B0", [320300]),  # repeats an identifier
     ]
     ok, failed = tmp_path / "ok.xml", tmp_path / "failed.xml"
-    with fake.client() as client, XmlResultWriter(success_file=ok, fail_file=failed) as writer:
-        report = create_batches(client, batches, on_result=writer.write)
+    with pair.client(fake) as client, XmlResultWriter(success_file=ok, fail_file=failed) as writer:
+        report = pair.create_batches(client, batches, on_result=writer.write)
     assert report.counts["created"] == 3
     assert [b.identifier for b in XmlBatchReader(ok)] == ["B0", "B1", "B2"]
     retry = list(XmlBatchReader(failed))
     assert [b.identifier for b in retry] == ["missing-entry", "bad-id", "B0"]
     fake.add_unposted([999999])  # someone fixes the missing entry in ConnectWise
-    with fake.client() as client:
-        again = create_batches(client, retry[:1])
+    with pair.client(fake) as client:
+        again = pair.create_batches(client, retry[:1])
     assert again.counts["created"] == 1
     assert sorted(b.batch_identifier for b in fake.batches) == ["B0", "B1", "B2", "missing-entry"]
 
 
-def test_results_come_in_input_order_on_the_calling_thread(fake):
+def test_results_come_in_input_order_on_the_calling_thread(pair, fake):
     """on_result sees every batch once, in input order, on the calling thread."""
     seen = []
     caller = threading.current_thread()
@@ -91,16 +98,16 @@ def test_results_come_in_input_order_on_the_calling_thread(fake):
         seen.append(result.identifier)
 
     fake.set_latency(0.002, jitter=0.002, seed=3)
-    with fake.client() as client:
-        report = create_batches(client, requests_for(40), concurrency=8, on_result=on_result)
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, requests_for(40), concurrency=8, on_result=on_result)
     assert seen == [f"B{n}" for n in range(40)] == [r.identifier for r in report.results]
     assert_exactly_once(fake, report)
 
 
-def test_created_ids_are_looked_up_in_few_requests(fake):
+def test_created_ids_are_looked_up_in_few_requests(pair, fake):
     """Happy path: one POST per batch, plus a handful of lookups for the whole run."""
-    with fake.client() as client:
-        report = create_batches(client, requests_for(100))
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, requests_for(100))
     assert report.requests == fake.count_requests() <= 105
     assert fake.count_requests(**POST) == 100
     assert all(r.batch_id is not None for r in report.results)
@@ -130,11 +137,11 @@ def test_requests_actually_overlap(fake):
     assert (report.counts["created"], gate.passed) == (8, 8)
 
 
-def test_progress_counts_up_to_the_known_total(fake, samples):
+def test_progress_counts_up_to_the_known_total(pair, fake, samples):
     """progress gets a Progress per batch: done up to the total known from the reader."""
     calls = []
-    with fake.client() as client:
-        create_batches(
+    with pair.client(fake) as client:
+        pair.create_batches(
             client,
             XmlBatchReader(samples / "per_batch_problems.xml"),
             progress=calls.append,
@@ -142,7 +149,7 @@ def test_progress_counts_up_to_the_known_total(fake, samples):
     assert [(p.done, p.total) for p in calls] == [(n, 8) for n in range(1, 9)]
 
 
-def test_progress_figures_match_the_report(fake):
+def test_progress_figures_match_the_report(pair, fake):
     """Progress counts created and failed as they happen; the last one matches the report."""
     requests = [
         BatchRequest("A", (320001,)),
@@ -150,8 +157,8 @@ def test_progress_figures_match_the_report(fake):
         BatchRequest("C", (320002,)),
     ]
     calls = []
-    with fake.client() as client:
-        report = create_batches(client, requests, progress=calls.append, concurrency=1)
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, requests, progress=calls.append, concurrency=1)
     assert [(p.created, p.failed, p.planned, p.unsettled) for p in calls] == [
         (1, 0, 0, 0),
         (1, 1, 0, 0),
@@ -166,33 +173,33 @@ def test_progress_figures_match_the_report(fake):
 # -- identifiers ------------------------------------------------------------------------------
 
 
-def test_missing_identifiers_get_unique_timestamps(fake):
+def test_missing_identifiers_get_unique_timestamps(pair, fake):
     """Batches without an identifier get a UTC timestamp and a run-unique part, then -2, -3."""
-    with fake.client() as client:
-        report = create_batches(client, [BatchRequest(None, [320100 + n]) for n in range(3)])
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, [BatchRequest(None, [320100 + n]) for n in range(3)])
     first, second, third = (r.identifier for r in report.results)
     assert re.fullmatch(r"\d{8}T\d{6}Z-[2-9A-HJ-NP-Z]{6}", first)
     assert (second, third) == (f"{first}-2", f"{first}-3")
     assert [r.request.identifier for r in report.results] == [None, None, None]
 
 
-def test_variable_names_unnamed_batches(fake):
+def test_variable_names_unnamed_batches(pair, fake):
     """CONNECTWISE.BATCHID names the batches with no identifier; its own ones are kept."""
     batches = [
         BatchRequest(None, [320100]),
         BatchRequest("own", [320101]),
         BatchRequest(None, [320102]),
     ]
-    with fake.client() as client:
-        report = create_batches(client, batches, variables={"CONNECTWISE.BATCHID": "221106"})
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, batches, variables={"CONNECTWISE.BATCHID": "221106"})
     assert [r.identifier for r in report.results] == ["221106", "own", "221106-2"]
 
 
-def test_variable_suffix_stays_within_50_characters(fake):
+def test_variable_suffix_stays_within_50_characters(pair, fake):
     """A long variable value is shortened to fit its suffix in 50 characters."""
     value = "x" * 50
-    with fake.client() as client:
-        report = create_batches(
+    with pair.client(fake) as client:
+        report = pair.create_batches(
             client,
             [BatchRequest(None, [320100 + n]) for n in range(11)],
             variables={"CONNECTWISE.BATCHID": value},
@@ -205,10 +212,10 @@ def test_variable_suffix_stays_within_50_characters(fake):
     assert len(set(identifiers)) == 11
 
 
-def test_variable_too_long_fails_those_batches(fake):
+def test_variable_too_long_fails_those_batches(pair, fake):
     """A CONNECTWISE.BATCHID over 50 characters fails the batches that need it."""
-    with fake.client() as client:
-        report = create_batches(
+    with pair.client(fake) as client:
+        report = pair.create_batches(
             client, [BatchRequest(None, [320100])], variables={"CONNECTWISE.BATCHID": "y" * 51}
         )
     (result,) = report.results
@@ -217,20 +224,22 @@ def test_variable_too_long_fails_those_batches(fake):
     assert fake.count_requests(**POST) == 0
 
 
-def test_repeated_identifier_fails_the_later_batch(fake):
+def test_repeated_identifier_fails_the_later_batch(pair, fake):
     """A batch repeating an earlier batch's identifier fails with the reason, unsent."""
-    with fake.client() as client:
-        report = create_batches(client, [BatchRequest("A", [320100]), BatchRequest("A", [320101])])
+    with pair.client(fake) as client:
+        report = pair.create_batches(
+            client, [BatchRequest("A", [320100]), BatchRequest("A", [320101])]
+        )
     assert [r.status for r in report.results] == ["created", "failed"]
     assert "already used by an earlier batch" in report.results[1].error.message
     assert fake.count_requests(**POST) == 1
 
 
-def test_batches_with_reader_errors_are_not_sent(fake, samples):
+def test_batches_with_reader_errors_are_not_sent(pair, fake, samples):
     """A batch with reading errors fails with them and costs no request."""
     fake.add_unposted([1, 2])  # the sample's one good batch
-    with fake.client() as client:
-        report = create_batches(client, XmlBatchReader(samples / "per_batch_problems.xml"))
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, XmlBatchReader(samples / "per_batch_problems.xml"))
     assert report.counts == {"created": 1, "failed": 7, "planned": 0}
     assert fake.count_requests(**POST) == 1
     failed = {r.identifier: r.error for r in report.failed}
@@ -238,15 +247,15 @@ def test_batches_with_reader_errors_are_not_sent(fake, samples):
     assert "line 26: this <Batch> has an empty <glRecIds>" in failed["empty-ids"].message
 
 
-def test_caller_built_requests_are_checked(fake):
+def test_caller_built_requests_are_checked(pair, fake):
     """Requests built by a caller get the same checks before anything is sent."""
     batches = [
         BatchRequest("neg", [-1]),
         BatchRequest("dup", [320100, 320100]),
         BatchRequest("none", []),
     ]
-    with fake.client() as client:
-        report = create_batches(client, batches)
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, batches)
     assert report.counts["failed"] == 3
     assert fake.count_requests(**POST) == 0
 
@@ -254,20 +263,22 @@ def test_caller_built_requests_are_checked(fake):
 # -- dry run ----------------------------------------------------------------------------------
 
 
-def test_dry_run_sends_no_write_request(fake):
+def test_dry_run_sends_no_write_request(pair, fake):
     """A dry run reports what would be created and sends no POST."""
-    with fake.client() as client:
-        report = create_batches(client, [*requests_for(3), BatchRequest("bad", [0])], dry_run=True)
+    with pair.client(fake) as client:
+        report = pair.create_batches(
+            client, [*requests_for(3), BatchRequest("bad", [0])], dry_run=True
+        )
     assert report.counts == {"created": 0, "failed": 1, "planned": 3}
     assert report.dry_run
     assert {r.method for r in fake.requests} == {"GET"}
     assert fake.batches == []
 
 
-def test_dry_run_writes_no_files(fake, samples, tmp_path):
+def test_dry_run_writes_no_files(pair, fake, samples, tmp_path):
     """process_file in a dry run leaves the output paths alone."""
-    with fake.client() as client:
-        process_file(
+    with pair.client(fake) as client:
+        pair.process_file(
             client, samples / "seed_corrected.xml", tmp_path / "a", tmp_path / "b", dry_run=True
         )
     assert list(tmp_path.iterdir()) == []
@@ -276,10 +287,10 @@ def test_dry_run_writes_no_files(fake, samples, tmp_path):
 # -- authentication ---------------------------------------------------------------------------
 
 
-def test_refused_credentials_send_nothing(fake):
+def test_refused_credentials_send_nothing(pair, fake):
     """Wrong credentials: nothing is sent, every batch fails 'not sent', the report says why."""
-    with fake.client(private_key="wrong") as client:
-        report = create_batches(client, requests_for(5))
+    with pair.client(fake, private_key="wrong") as client:
+        report = pair.create_batches(client, requests_for(5))
     assert report.stopped.startswith("authentication failed")
     assert report.counts["failed"] == 5
     assert all(r.error.code == "NotSent" for r in report.results)
@@ -289,11 +300,11 @@ def test_refused_credentials_send_nothing(fake):
     assert fake.count_requests(**POST) == 0
 
 
-def test_401_mid_run_stops_sending(fake):
+def test_401_mid_run_stops_sending(pair, fake):
     """A 401 in the middle stops the run; the batches not yet sent fail 'not sent'."""
     fake.fail_next(None, None, Fault.status(401), **POST)
-    with fake.client() as client:
-        report = create_batches(client, requests_for(10), concurrency=1)
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, requests_for(10), concurrency=1)
     assert [r.status for r in report.results] == ["created"] * 2 + ["failed"] * 8
     assert report.results[2].error.status == 401
     assert all(r.error.code == "NotSent" for r in report.results[3:])
@@ -301,12 +312,12 @@ def test_401_mid_run_stops_sending(fake):
     assert fake.count_requests(**POST) == 3
 
 
-def test_unreachable_connectwise_fails_everything_unsent():
+def test_unreachable_connectwise_fails_everything_unsent(pair):
     """If ConnectWise cannot be reached at all, nothing is sent and the report says so."""
     fake = FakeConnectWise()
     fake.fail_randomly({Fault.reset(): 1.0}, seed=0)
-    with fake.client(max_retries=1) as client:
-        report = create_batches(client, requests_for(2))
+    with pair.client(fake, max_retries=1) as client:
+        report = pair.create_batches(client, requests_for(2))
     assert report.stopped.startswith("could not reach ConnectWise")
     assert report.counts["failed"] == 2
 
@@ -357,39 +368,39 @@ def test_stop_kind_says_which_settings_to_check(error, kind):
     ],
     ids=["429", "500", "502", "503", "504", "reset", "lost"],
 )
-def test_each_fault_still_creates_each_batch_once(fake, fault):
+def test_each_fault_still_creates_each_batch_once(pair, fake, fault):
     """Whatever goes wrong with a POST, each batch is created exactly once and reported so."""
     fake.fail_next(None, fault, fault, **POST)
-    with fake.client() as client:
-        report = create_batches(client, requests_for(6), concurrency=2)
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, requests_for(6), concurrency=2)
     assert report.counts["created"] == 6
     assert_exactly_once(fake, report)
 
 
-def test_lost_answer_is_found_by_lookup_not_resent(fake):
+def test_lost_answer_is_found_by_lookup_not_resent(pair, fake):
     """A batch whose answer was lost is found by looking it up; it is not sent again."""
     fake.fail_next(Fault.lost(), **POST)
-    with fake.client() as client:
-        report = create_batches(client, requests_for(1))
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, requests_for(1))
     assert fake.count_requests(**POST) == 1
     assert report.results[0].batch_id == fake.batches[0].id
 
 
-def test_reset_is_looked_up_then_resent(fake):
+def test_reset_is_looked_up_then_resent(pair, fake):
     """A batch whose connection reset before the server acted is looked up, then sent again."""
     fake.fail_next(Fault.reset(), **POST)
-    with fake.client() as client:
-        report = create_batches(client, requests_for(1))
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, requests_for(1))
     assert fake.count_requests(**POST) == 2
     assert report.counts["created"] == 1
 
 
-def test_lookup_failure_leaves_an_honest_unknown(fake):
+def test_lookup_failure_leaves_an_honest_unknown(pair, fake):
     """If every lookup after a lost answer fails too, the batch fails OutcomeUnknown, unsent."""
     fake.fail_next(Fault.lost(), **POST)
-    with fake.client(max_retries=0) as client:
+    with pair.client(fake, max_retries=0) as client:
         fake.fail_next(None, *[Fault.status(500)] * 20, method="GET")  # all but the first GET
-        report = create_batches(client, requests_for(1))
+        report = pair.create_batches(client, requests_for(1))
     (result,) = report.results
     assert (result.status, result.error.code) == ("failed", "OutcomeUnknown")
     assert "looking it up failed too" in result.error.message
@@ -397,22 +408,22 @@ def test_lookup_failure_leaves_an_honest_unknown(fake):
     assert fake.count_requests(**POST) == 1
 
 
-def test_final_lookup_settles_an_unknown_outcome(fake):
+def test_final_lookup_settles_an_unknown_outcome(pair, fake):
     """A lost answer whose lookup failed is settled by the run's final lookup: created, with id."""
     fake.fail_next(Fault.lost(), **POST)
-    with fake.client(max_retries=0) as client:
+    with pair.client(fake, max_retries=0) as client:
         fake.fail_next(None, Fault.status(500), method="GET")  # the first lookup fails
-        report = create_batches(client, requests_for(1))
+        report = pair.create_batches(client, requests_for(1))
     (result,) = report.results
     assert (result.status, result.batch_id) == ("created", fake.batches[0].id)
     assert fake.count_requests(**POST) == 1
 
 
-def test_resends_are_bounded(fake):
+def test_resends_are_bounded(pair, fake):
     """A batch that never gets an answer is sent at most three times, then fails."""
     fake.fail_next(*[Fault.reset()] * 10, **POST)
-    with fake.client() as client:
-        report = create_batches(client, requests_for(1))
+    with pair.client(fake) as client:
+        report = pair.create_batches(client, requests_for(1))
     assert fake.count_requests(**POST) == 3
     assert report.results[0].error.code == "OutcomeUnknown"
     assert fake.batches == []
@@ -421,18 +432,18 @@ def test_resends_are_bounded(fake):
 # -- files ------------------------------------------------------------------------------------
 
 
-def test_input_error_sends_nothing_and_keeps_old_files(fake, samples, tmp_path):
+def test_input_error_sends_nothing_and_keeps_old_files(pair, fake, samples, tmp_path):
     """A broken input raises InputError before any request; the old output files stay."""
     ok, failed = tmp_path / "ok.xml", tmp_path / "failed.xml"
     ok.write_text("old success")
     failed.write_text("old fail")
-    with fake.client() as client, pytest.raises(InputError, match=":16:1:"):
-        process_file(client, samples / "seed_verbatim.xml", ok, failed)
+    with pair.client(fake) as client, pytest.raises(InputError, match=":16:1:"):
+        pair.process_file(client, samples / "seed_verbatim.xml", ok, failed)
     assert fake.requests == []
     assert (ok.read_text(), failed.read_text()) == ("old success", "old fail")
 
 
-def test_fail_file_can_be_retried_in_place(fake, tmp_path):
+def test_fail_file_can_be_retried_in_place(pair, fake, tmp_path):
     """The fail file can be the input and the fail file of its own retry."""
     source, ok, failed = tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml"
     source.write_text(
@@ -440,16 +451,16 @@ def test_fail_file_can_be_retried_in_place(fake, tmp_path):
         "</glRecIds></Batch><Batch><batchIdentifier>B</batchIdentifier><glRecIds>"
         "<glRecId>999999</glRecId></glRecIds></Batch></Batches>"
     )
-    with fake.client() as client:
-        process_file(client, source, ok, failed)
+    with pair.client(fake) as client:
+        pair.process_file(client, source, ok, failed)
         fake.add_unposted([999999])
-        report = process_file(client, failed, tmp_path / "ok2.xml", failed)
+        report = pair.process_file(client, failed, tmp_path / "ok2.xml", failed)
     assert report.counts["created"] == 1
     assert re.search(r"<Batches [^>]*/>\n$", failed.read_text())
     assert [b.identifier for b in XmlBatchReader(tmp_path / "ok2.xml")] == ["B"]
 
 
-def test_faults_over_loopback_http_still_create_each_batch_once(tmp_path):
+def test_faults_over_loopback_http_still_create_each_batch_once(pair, tmp_path):
     """Over real HTTP, with every fault kind on POSTs, each batch is created exactly once."""
     fake = FakeConnectWise()
     fake.add_unposted(range(320100, 320200))
@@ -457,8 +468,8 @@ def test_faults_over_loopback_http_still_create_each_batch_once(tmp_path):
     fake.fail_next(*faults, Fault.too_many_requests(0), **POST)
     source = tmp_path / "in.xml"
     source.write_text(input_xml(requests_for(12)))
-    with fake.serve() as server, server.client(sleep=lambda s: None) as client:
-        report = process_file(
+    with fake.serve() as server, pair.server_client(server, fake) as client:
+        report = pair.process_file(
             client, source, tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=4
         )
     assert report.counts["created"] == 12
@@ -494,15 +505,15 @@ def test_first_post_completing_late_is_still_reported_created(fake):
 
 
 @pytest.mark.parametrize("call", ["create_batches", "process_file"])
-def test_concurrency_below_one_is_refused_before_any_request(fake, tmp_path, call):
+def test_concurrency_below_one_is_refused_before_any_request(pair, fake, tmp_path, call):
     """concurrency=0 is a ConfigurationError, from either entry point, before anything is sent."""
     source = tmp_path / "in.xml"
     source.write_text(input_xml(requests_for(1)))
     outputs = (tmp_path / "ok.xml", tmp_path / "bad.xml")
-    with fake.client() as client:
+    with pair.client(fake) as client:
         run = {
-            "create_batches": lambda: create_batches(client, requests_for(1), concurrency=0),
-            "process_file": lambda: process_file(client, source, *outputs, concurrency=0),
+            "create_batches": lambda: pair.create_batches(client, requests_for(1), concurrency=0),
+            "process_file": lambda: pair.process_file(client, source, *outputs, concurrency=0),
         }[call]
         with pytest.raises(ConfigurationError, match="concurrency must be a whole number"):
             run()

@@ -17,6 +17,7 @@ from cw_glbatch import (
     ApiConnectionError,
     ApiError,
     ApiTimeoutError,
+    AsyncConnectWiseClient,
     AuthenticationError,
     ClientClosedError,
     ConfigurationError,
@@ -29,6 +30,8 @@ from cw_glbatch import (
     ServerError,
     ValidationError,
 )
+
+from ._blocking import BlockingAsyncClient
 
 SITE = "api-na.myconnectwise.net"
 ROOT = f"https://{SITE}/v2025_1/apis/3.0"
@@ -56,9 +59,19 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
-@pytest.fixture
-def client(sleeps):
-    with ConnectWiseClient(base_url=ROOT, sleep=sleeps, **CREDENTIALS) as c:
+@pytest.fixture(params=["sync", "async"])
+def client(request, sleeps):
+    """A ConnectWiseClient, or an AsyncConnectWiseClient run to completion call by call."""
+    if request.param == "sync":
+        with ConnectWiseClient(base_url=ROOT, sleep=sleeps, **CREDENTIALS) as c:
+            yield c
+        return
+
+    async def sleep(seconds: float) -> None:
+        sleeps(seconds)
+
+    async_client = AsyncConnectWiseClient(base_url=ROOT, sleep=sleep, **CREDENTIALS)
+    with BlockingAsyncClient(async_client) as c:
         yield c
 
 
@@ -718,10 +731,14 @@ def test_next_link_loop_is_refused(respx_mock, client):
 def test_post_2xx_cut_short_is_created_and_get_is_read_again(respx_mock, client):
     """A 201 whose body stops half way is created; a GET cut short is sent again."""
 
-    class CutShort(httpx.SyncByteStream):
+    class CutShort(httpx.SyncByteStream, httpx.AsyncByteStream):
         def __iter__(self):
             yield b'{"transac'
             raise httpx.RemoteProtocolError("peer closed connection")
+
+        async def __aiter__(self):
+            for piece in self:
+                yield piece
 
     post = respx_mock.post(BATCHES).respond(201, stream=CutShort())
     assert client.create_batch("b", [1]).data == {}

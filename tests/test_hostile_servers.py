@@ -451,3 +451,34 @@ def test_a_callers_own_http_client_is_bounded_too(serve):
         )
         with pytest.raises(ApiTimeoutError):
             client.highest_batch_id()
+
+
+def test_the_async_client_caps_answers_and_redacts_them_too():
+    """AsyncConnectWiseClient reads answers through the same cap and redaction as the sync one."""
+    import asyncio
+
+    from cw_glbatch import AsyncConnectWiseClient
+
+    echo = json.dumps({"message": f"bad key {CREDENTIALS['private_key']}"}).encode()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("pageSize") == "1":
+            return httpx.Response(200, content=b"[" + b" " * 4096 + b"]")
+        return httpx.Response(400, content=echo, headers={"content-type": "application/json"})
+
+    async def calls() -> tuple[str, str]:
+        client = AsyncConnectWiseClient(
+            base_url="https://example.test/api", transport=httpx.MockTransport(handler),
+            max_retries=0, max_answer_bytes=1024, **CREDENTIALS,
+        )  # fmt: skip
+        async with client:
+            with pytest.raises(ApiError) as too_large:
+                await client.highest_batch_id()
+            with pytest.raises(ApiError) as echoed:
+                await client.get_batch(7)
+        return str(too_large.value), str(echoed.value)
+
+    too_large, echoed = asyncio.run(calls())
+    assert "larger than 1,024 bytes" in too_large
+    assert CREDENTIALS["private_key"] not in echoed
+    assert "[redacted]" in echoed

@@ -113,3 +113,17 @@ def test_malformed_json_body_is_still_readable():
     """A body that looks like JSON but is not becomes the message text."""
     error = error_for_response("GET", "/p", 400, {"content-type": "application/json"}, b"{oops")
     assert error.message == "{oops"
+    assert error.message == "{oops"
+
+
+def test_transport_failure_survives_an_error_chained_to_itself():
+    """An error whose __context__ chain loops back (as respx can make) is classified, not looped."""
+    import httpx
+
+    from cw_glbatch._http import transport_failure
+    from cw_glbatch._retry import Failure
+
+    err = httpx.ReadError("reset")
+    other = RuntimeError("re-raised")
+    err.__context__, other.__context__ = other, err
+    assert transport_failure(err) is Failure.AFTER_SENDING

@@ -13,8 +13,10 @@ pytest plugin.
 """
 
 from ._api import SimBatch
+from ._asyncio import async_client
 from ._fake import FakeConnectWise, LoggedRequest
 from ._faults import Fault
+from ._respx import route_to_simulator
 from ._server import SimulatorServer
 from ._simulation import Simulation
 
@@ -25,4 +27,6 @@ __all__ = [
     "SimBatch",
     "Simulation",
     "SimulatorServer",
+    "async_client",
+    "route_to_simulator",
 ]

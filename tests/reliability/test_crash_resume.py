@@ -6,6 +6,7 @@ import json
 import random
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -28,8 +29,34 @@ _rng = random.Random(20261124)
 POINTS = [*sorted(_rng.sample(range(1, BATCHES), 5)), "end", "end"]
 
 
-@pytest.mark.parametrize("point", POINTS, ids=[f"kill-after-{p}" for p in POINTS])
-def test_killed_run_resumes_with_the_same_command(tmp_path, invariants, point):
+# The async twin of the CLI run: aprocess_file with an AsyncConnectWiseClient from CW_* variables.
+ASYNC_RUN = """
+import asyncio, sys
+from cw_glbatch import AsyncConnectWiseClient, aprocess_file
+
+async def main():
+    async with AsyncConnectWiseClient.from_env() as client:
+        report = await aprocess_file(client, *sys.argv[1:4], concurrency=4)
+    return 0 if report.ok else 1
+
+sys.exit(asyncio.run(main()))
+"""
+
+
+def run_command(folder, flavour: str) -> list[str]:
+    """The CLI run of ``folder``'s files (``"sync"``), or its twin with aprocess_file."""
+    if flavour == "sync":
+        return cli_command(folder, "--concurrency", "4")
+    files = [str(folder / name) for name in ("in.xml", "ok.xml", "failed.xml")]
+    return [sys.executable, "-c", ASYNC_RUN, *files]
+
+
+# The async run carries out the same run: an early, a middle and an end point are enough for it.
+CASES = [(p, "sync") for p in POINTS] + [(p, "async") for p in (POINTS[0], POINTS[2], "end")]
+
+
+@pytest.mark.parametrize(("point", "flavour"), CASES, ids=[f"kill-after-{p}-{f}" for p, f in CASES])
+def test_killed_run_resumes_with_the_same_command(tmp_path, invariants, point, flavour):
     """Killed with SIGKILL at a random point, the same command finishes the job exactly once."""
     batches = plain_batches(BATCHES)
     write_input(tmp_path / "in.xml", batches)
@@ -37,7 +64,7 @@ def test_killed_run_resumes_with_the_same_command(tmp_path, invariants, point):
     fake.set_latency(0.004)
     with fake.serve() as server:
         run = subprocess.Popen(
-            cli_command(tmp_path, "--concurrency", "4"),
+            run_command(tmp_path, flavour),
             env=cli_environment(server.environ),
             stdout=subprocess.DEVNULL,
         )
@@ -58,7 +85,7 @@ def test_killed_run_resumes_with_the_same_command(tmp_path, invariants, point):
                 except InputError as err:  # pragma: no cover - the failure being guarded
                     pytest.fail(f"a killed run left a broken {name}: {err}")
         again = subprocess.run(
-            cli_command(tmp_path, "--concurrency", "4"),
+            run_command(tmp_path, flavour),
             env=cli_environment(server.environ),
             capture_output=True,
             check=False,

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from cw_glbatch import process_file
 from cw_glbatch.testing import Fault
+from tests._pairs import FLAVOURS, process
 from tests.helpers import simulated_input, simulator_for
 
 FAULTS = {
@@ -32,15 +32,16 @@ FAULTS = {
 }
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize("seed", range(8))
-def test_random_faults_in_process(tmp_path, invariants, seed):
+def test_random_faults_in_process(tmp_path, invariants, seed, flavour):
     """300 batches, concurrency 6, a quarter of all requests faulty: nothing lost or doubled."""
     batches, fake = simulated_input(tmp_path, 300)
     fake.fail_randomly(FAULTS, seed=seed)
-    with fake.client(max_retries=6) as client:
-        report = process_file(
-            client, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=6
-        )
+    report = process(
+        flavour, fake, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml",
+        concurrency=6, client_options={"max_retries": 6},
+    )  # fmt: skip
     invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
     kinds = collections.Counter(
         f"{r.fault}{r.status or ''}" for r in fake.requests if r.fault
@@ -55,15 +56,17 @@ def test_random_faults_in_process(tmp_path, invariants, seed):
     assert report.counts["created"] >= 290
 
 
-def test_random_faults_over_loopback_http(tmp_path, invariants):
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_random_faults_over_loopback_http(tmp_path, invariants, flavour):
     """The same over real HTTP, where lost answers are dropped connections."""
     batches, fake = simulated_input(tmp_path, 200)
     fake.fail_randomly(FAULTS, seed=99)
     fake.set_latency(0.001, jitter=0.001, seed=1)
-    with fake.serve() as server, server.client(max_retries=6, sleep=lambda s: None) as client:
-        process_file(
-            client, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=8
-        )
+    with fake.serve() as server:
+        process(
+            flavour, fake, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml",
+            server=server, concurrency=8, client_options={"max_retries": 6},
+        )  # fmt: skip
     invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
 
 
@@ -83,16 +86,17 @@ class Clock:
             self.now += seconds
 
 
-def test_rate_limited_server(tmp_path, invariants):
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_rate_limited_server(tmp_path, invariants, flavour):
     """A server allowing 40 requests a second: the run waits as told and creates everything."""
     batches, _ = simulated_input(tmp_path, 120)
     clock = Clock()
     fake = simulator_for(batches, clock=clock)
     fake.set_rate_limit(40, per=1.0)
-    with fake.client(max_retries=8, sleep=clock.sleep) as client:
-        report = process_file(
-            client, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=4
-        )
+    report = process(
+        flavour, fake, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml",
+        sleep=clock.sleep, concurrency=4, client_options={"max_retries": 8},
+    )  # fmt: skip
     assert report.counts["created"] == 120
     throttled = sum(r.status == 429 for r in fake.requests)
     assert throttled > 0
@@ -100,13 +104,14 @@ def test_rate_limited_server(tmp_path, invariants):
     invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
 
 
-def test_latency_spikes(tmp_path, invariants):
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_latency_spikes(tmp_path, invariants, flavour):
     """Jittered latency with occasional long stalls changes nothing but the time."""
     batches, fake = simulated_input(tmp_path, 100)
     fake.set_latency(0.004, jitter=0.004, seed=5)
     fake.fail_randomly({Fault.lost(): 0.05, Fault.reset(): 0.05}, seed=6, method="POST")
-    with fake.client(max_retries=6) as client:
-        process_file(
-            client, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml", concurrency=8
-        )
+    process(
+        flavour, fake, tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "failed.xml",
+        concurrency=8, client_options={"max_retries": 6},
+    )  # fmt: skip
     invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)

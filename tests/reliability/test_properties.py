@@ -11,8 +11,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cw_glbatch import BatchRequest, process_file
+from cw_glbatch import BatchRequest
 from cw_glbatch.testing import FakeConnectWise, Fault
+from tests._pairs import process
 from tests.helpers import check_invariants, write_input
 
 POST_FAULTS = st.sampled_from(
@@ -56,6 +57,19 @@ def runs(draw):
 @given(runs())
 def test_every_batch_in_one_file_and_created_at_most_once(run):
     """Whatever the input and the faults: the files partition the input, nothing is doubled."""
+    check_run("sync", run)
+
+
+# The async pair runs the same run (with its requests on an event loop): fewer examples do.
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=30)
+@given(runs())
+def test_every_batch_in_one_file_and_created_at_most_once_async(run):
+    """The same through aprocess_file and AsyncConnectWiseClient."""
+    check_run("async", run)
+
+
+def check_run(flavour, run):
+    """Run the drawn input and faults through ``flavour``'s pair; check the invariants."""
     batches, missing, post_faults, get_faults, concurrency = run
     fake = FakeConnectWise()
     fake.add_unposted(i for b in batches for i in b.gl_rec_ids if i not in missing)
@@ -64,10 +78,9 @@ def test_every_batch_in_one_file_and_created_at_most_once(run):
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         write_input(folder / "in.xml", batches)
-        with fake.client() as client:
-            report = process_file(
-                client, folder / "in.xml", folder / "ok.xml", folder / "failed.xml",
-                concurrency=concurrency,
-            )  # fmt: skip
+        report = process(
+            flavour, fake, folder / "in.xml", folder / "ok.xml", folder / "failed.xml",
+            concurrency=concurrency,
+        )  # fmt: skip
         check_invariants(batches, folder / "ok.xml", folder / "failed.xml", fake)
     assert report.total == len(batches)
