@@ -25,7 +25,16 @@ import attrs
 
 from ._spool import MAX_GL_REC_ID
 
-__all__ = ["KINDS", "LINE_LISTS", "SECTIONS", "GLExport", "GLExportRecord", "Kind", "gl_id"]
+__all__ = [
+    "KINDS",
+    "LINE_LISTS",
+    "SECTIONS",
+    "GLExport",
+    "GLExportRecord",
+    "Kind",
+    "gl_id",
+    "gl_ids_in",
+]
 
 Kind = Literal["invoices", "expenses", "products"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -50,6 +59,12 @@ def gl_id(text: str) -> int | None:
         if 0 < value <= MAX_GL_REC_ID:
             return value
     return None
+
+
+def gl_ids_in(text: str) -> list[int]:
+    """The GL entry ids in a comma-separated list such as ``"1010, 1011"``; other items skipped."""
+    values = (gl_id(item.strip()) for item in text.split(","))
+    return [value for value in values if value is not None]
 
 
 def _ids_of_string(text: object, where: str) -> Iterator[int]:

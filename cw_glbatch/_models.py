@@ -109,7 +109,7 @@ class BatchRequest:
         validator=attrs.validators.optional(attrs.validators.instance_of(str)),
     )
 
-    def batch_options(self) -> dict[str, bool | str]:
+    def batch_options(self) -> dict[str, Any]:
         """The options given for the batch, as `ConnectWiseClient.create_batch` keywords."""
         values = {name: getattr(self, name) for name in BATCH_OPTIONS}
         return {name: value for name, value in values.items() if value is not None}

@@ -19,13 +19,14 @@ from array import array
 from collections import Counter
 from collections.abc import Iterator
 from pyexpat import errors as expat_errors
-from typing import BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from ._exceptions import InputError
-from ._models import BatchRequest
+from ._export import gl_id
+from ._models import BATCH_OPTIONS, BatchRequest
 from ._spool import MAX_GL_REC_ID, BatchSpool, IdBitmap
 from ._writer import xml_text
 
@@ -33,13 +34,19 @@ __all__ = ["MAX_IDENTIFIER_LENGTH", "XmlBatchReader"]
 
 MAX_IDENTIFIER_LENGTH = 50  # ConnectWise's limit for batchIdentifier
 MAX_VALUE_LENGTH = 4096  # characters in one value; longer refuses the file
+MAX_LIST_LENGTH = 256 * 1024  # characters in one <glEntryIds> (some 30,000 ids)
 MAX_UNKNOWN_LENGTH = 64 * 1024  # characters of unknown content kept per batch
 MAX_DEPTH = 64  # the format needs 4 levels
 _IGNORED = frozenset({"batchId", "error"})  # what XmlResultWriter adds; skipped on input
+_OPTIONS = {element: field for field, element in BATCH_OPTIONS.items()}
+_TEXT_OPTIONS = frozenset({"glInterfaceIdentifier"})  # the others are true or false
+_BOOLEANS = {"true": True, "false": False}
+_NOT_AN_ID = f"is not a GL entry id (a whole number from 1 to {MAX_GL_REC_ID})"
 _NOTHING_SENT = "Nothing was sent: correct the file and run again."
 
 # Where the handlers are. _ID is the hot path: a <glRecId>, which is not pushed on the stack.
-_DOC, _ROOT, _BATCH, _IDS, _ID, _IDENT, _IGNORE, _UNKNOWN, _DONE = range(9)
+# _LIST is inside a <glEntryIds>, _OPTION inside a per-batch option such as <exportInvoicesFlag>.
+_DOC, _ROOT, _BATCH, _IDS, _ID, _IDENT, _IGNORE, _UNKNOWN, _DONE, _LIST, _OPTION = range(11)
 _GUARD = DefusedXMLParser(forbid_dtd=True, forbid_entities=True, forbid_external=True)
 
 
@@ -53,8 +60,10 @@ class _Handlers:
 
     __slots__ = (
         "_batch_line", "_depth", "_digits", "_errors", "_fragment", "_has_identifier", "_has_ids",
-        "_identifier", "_ids_line", "_invalid", "_parser", "_resume", "_seen", "_spool", "_text",
-        "_unknown", "_unknown_size", "closed_at", "stack", "state",
+        "_identifier", "_ids_line", "_invalid", "_item", "_item_at", "_list_problems",
+        "_list_size", "_list_text", "_listed", "_lists", "_option", "_options", "_parser",
+        "_resume", "_seen", "_spool", "_text", "_unknown", "_unknown_size", "closed_at", "stack",
+        "state",
     )  # fmt: skip
     _identifier: str | None
     _digits: list[str]
@@ -62,6 +71,12 @@ class _Handlers:
     _invalid: list[str]
     _unknown: list[str]
     _fragment: list[str]
+    _lists: list[str]
+    _list_text: list[str]
+    _item: list[str]
+    _item_at: tuple[int, int] | None
+    _listed: dict[int, tuple[int, int]]
+    _options: dict[str, Any]  # BatchRequest field -> value read, None while unknown
     stack: list[tuple[str, int]]
 
     def __init__(self, parser: pyexpat.XMLParserType, spool: BatchSpool) -> None:
@@ -92,6 +107,12 @@ class _Handlers:
     def _error(self, message: str, line: int | None = None) -> None:
         self._errors.append(f"line {self._line() if line is None else line}: {message}")
 
+    def _error_at(self, message: str, at: tuple[int, int]) -> None:
+        self._errors.append(f"line {at[0]}, column {at[1]}: {message}")
+
+    def _here(self) -> tuple[int, int]:
+        return self._parser.CurrentLineNumber, self._parser.CurrentColumnNumber + 1
+
     def _begin_batch(self, line: int) -> None:
         self._batch_line = line
         self._identifier = None
@@ -103,6 +124,10 @@ class _Handlers:
         self._invalid = []
         self._unknown = []
         self._unknown_size = 0
+        self._lists = []  # the <glEntryIds> values, as written
+        self._listed = {}  # id -> where its last <glEntryIds> item is
+        self._list_problems = 0
+        self._options = {}
 
     # -- start tags ------------------------------------------------------------------------
 
@@ -147,6 +172,15 @@ class _Handlers:
             self._has_ids = True
             self._ids_line = self._line()
             self.state = _IDS
+        elif name == "glEntryIds":
+            self._begin_list()
+        elif name in _OPTIONS:
+            if _OPTIONS[name] in self._options:
+                self._error(f"a second <{name}> in this <Batch>")
+                self._begin_unknown(name, attrs)  # kept, so the fail file gives it back
+            else:
+                self._options[_OPTIONS[name]] = None
+                self._option, self._text, self.state = name, "", _OPTION
         elif name == "batchIdentifier":
             if self._has_identifier:
                 self._error("a second <batchIdentifier> in this <Batch>")
@@ -157,7 +191,8 @@ class _Handlers:
             self._resume, self._depth, self.state = _BATCH, 1, _IGNORE
         else:
             self._error(
-                f"unknown element <{name}> in <Batch> (expected <batchIdentifier>, <glRecIds>)"
+                f"unknown element <{name}> in <Batch> (expected <batchIdentifier>, <glRecIds>, "
+                "<glEntryIds>, or a batch option such as <exportInvoicesFlag>)"
             )
             self._begin_unknown(name, attrs)
 
@@ -193,12 +228,14 @@ class _Handlers:
             self._text += text
             if len(self._text) > MAX_VALUE_LENGTH:
                 self._too_long()
-        elif self.state in (_IDENT, _UNKNOWN) or not text.isspace():
+        elif self.state == _LIST:
+            self._list_data(text)
+        elif self.state in (_IDENT, _UNKNOWN, _OPTION) or not text.isspace():
             self._other_data(text)
 
     def _other_data(self, text: str) -> None:
         state = self.state
-        if state == _IDENT:
+        if state in (_IDENT, _OPTION):
             self._text += text
             if len(self._text) > MAX_VALUE_LENGTH:
                 self._too_long()
@@ -242,9 +279,9 @@ class _Handlers:
                 self.state = self._resume
                 if state == _UNKNOWN:
                     self._unknown.append("".join(self._fragment))
-        elif state == _IDENT:
+        elif state in (_IDENT, _LIST, _OPTION):
             self.state = _BATCH
-            self._end_identifier(self._text.strip())
+            self._end_value(state)
         elif state == _IDS:
             self.state = _BATCH
         elif state == _BATCH:
@@ -254,16 +291,90 @@ class _Handlers:
             self.state = _DONE
             self.closed_at = self._line()
 
+    def _end_value(self, state: int) -> None:
+        if state == _IDENT:
+            self._end_identifier(self._text.strip())
+        elif state == _LIST:
+            self._end_list()
+        else:
+            self._end_option(self._option, self._text)
+
     def _odd_id(self, text: str) -> None:
         """A glRecId that is not 1 to 9 plain digits: padded, 10 digits long, or invalid."""
-        if len(text) <= 10 and text.isdigit() and text.isascii() and 0 < int(text) <= MAX_GL_REC_ID:
+        if gl_id(text) is not None:
             self._digits.append(text)
         else:
             self._invalid.append(text)
-            self._error(
-                f"glRecId {_shorten(text)!r} is not a GL entry id "
-                f"(a whole number from 1 to {MAX_GL_REC_ID})"
+            self._error(f"glRecId {_shorten(text)!r} {_NOT_AN_ID}")
+
+    # -- <glEntryIds>: comma-separated ids, each problem reported at its item ------------------
+
+    def _begin_list(self) -> None:
+        self._list_text = []
+        self._list_size = 0
+        self._item = []
+        self._item_at = None
+        self.state = _LIST
+        # Unbuffered, expat reports each piece of text where it starts: items get columns.
+        self._parser.buffer_text = False
+
+    def _list_data(self, text: str) -> None:
+        self._list_size += len(text)
+        if self._list_size > MAX_LIST_LENGTH:
+            self.refuse(
+                f"a <glEntryIds> longer than {MAX_LIST_LENGTH} characters; split the batch."
             )
+        self._list_text.append(text)
+        line, column = self._here()
+        offset = 0
+        for number, piece in enumerate(text.split(",")):
+            if number:  # a comma ended the item before this piece
+                self._end_item(_position(text, line, column, offset - 1))
+            if self._item_at is None and piece.strip():
+                start = offset + len(piece) - len(piece.lstrip())
+                self._item_at = _position(text, line, column, start)
+            self._item.append(piece)
+            offset += len(piece) + 1
+
+    def _end_item(self, end: tuple[int, int]) -> None:
+        text = "".join(self._item).strip()
+        at = self._item_at or end
+        self._item, self._item_at = [], None
+        value = gl_id(text)
+        if value is not None:
+            self._digits.append(str(value))
+            self._listed[value] = at
+            return
+        self._list_problems += 1
+        if text:
+            self._error_at(f"glEntryIds item {_shorten(text)!r} {_NOT_AN_ID}", at)
+        else:
+            self._error_at("an empty item in <glEntryIds> (two commas, or one at an end)", at)
+
+    def _end_list(self) -> None:
+        self._parser.buffer_text = True
+        text = "".join(self._list_text)
+        if text.strip():
+            self._end_item(self._here())
+        self._lists.append(text)
+
+    def _end_option(self, name: str, text: str) -> None:
+        field, value = _OPTIONS[name], text.strip()
+        if name in _TEXT_OPTIONS:
+            self._options[field] = value or None
+        elif value in _BOOLEANS:
+            self._options[field] = _BOOLEANS[value]
+        else:
+            self._error(f"<{name}> is {_shorten(value)!r}; write true or false")
+            self._unknown.append(f"<{name}>{xml_text(text)}</{name}>")
+
+    def _id_problem(self, value: int, problem: str) -> None:
+        """Report an id's problem at its <glEntryIds> item, else at the <glRecIds>."""
+        at = self._listed.get(value)
+        if at is None:
+            self._error(f"glRecId {value} {problem}", self._ids_line)
+        else:
+            self._error_at(f"glEntryIds item {value} {problem}", at)
 
     def _collect_ids(self) -> array[int]:
         """The batch's ids, checked for zero and for repeats in bulk."""
@@ -277,12 +388,9 @@ class _Handlers:
             counts = Counter(ids)
             for value, times_seen in Counter(repeats).items():
                 if counts[value] > 1:
-                    self._error(f"glRecId {value} is repeated in this batch", self._ids_line)
+                    self._id_problem(value, "is repeated in this batch")
                 if times_seen == counts[value]:  # even its first occurrence was seen before
-                    self._error(
-                        f"glRecId {value} is already in an earlier batch of this file",
-                        self._ids_line,
-                    )
+                    self._id_problem(value, "is already in an earlier batch of this file")
         return ids
 
     def _end_identifier(self, identifier: str) -> None:
@@ -295,13 +403,22 @@ class _Handlers:
 
     def _end_batch(self) -> None:
         ids = self._collect_ids()
-        if not self._has_ids:
-            self._error("this <Batch> has no <glRecIds>", self._batch_line)
-        elif not ids and not self._invalid:
-            self._error("this <Batch> has an empty <glRecIds>", self._batch_line)
+        if not self._has_ids and not self._lists:
+            self._error("this <Batch> has no <glRecIds> or <glEntryIds>", self._batch_line)
+        elif not ids and not self._invalid and not self._list_problems:
+            empty = "<glRecIds>" if self._has_ids else "<glEntryIds>"
+            self._error(f"this <Batch> has an empty {empty}", self._batch_line)
+        options = {field: value for field, value in self._options.items() if value is not None}
         self._spool.append(
             BatchRequest(
-                self._identifier, ids, self._batch_line, self._errors, self._invalid, self._unknown
+                self._identifier,
+                ids,
+                self._batch_line,
+                self._errors,
+                self._invalid,
+                self._unknown,
+                gl_entry_id_lists=self._lists,
+                **options,
             )
         )
 
@@ -356,6 +473,14 @@ def _attributes(attrs: dict[str, str]) -> str:
     return "".join(
         f' {key}="{xml_text(value).replace(chr(34), "&quot;")}"' for key, value in attrs.items()
     )
+
+
+def _position(text: str, line: int, column: int, offset: int) -> tuple[int, int]:
+    """Line and column of ``text[offset]``, for ``text`` starting at ``line``, ``column``."""
+    newlines = text.count("\n", 0, offset)
+    if not newlines:
+        return line, column + offset
+    return line + newlines, offset - text.rfind("\n", 0, offset)
 
 
 def _shorten(text: str, limit: int = 40) -> str:
