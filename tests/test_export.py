@@ -280,12 +280,13 @@ def test_create_answer_is_the_same_type(respx_mock, client):
     assert (export.batch_identifier, export.gl_entry_ids) == ("B-7", (5, 6))
 
 
-def test_created_batch_with_an_unreadable_answer_is_still_created(respx_mock, client, caplog):
-    """A 201 whose body cannot be read does not raise: the batch exists; a warning says so."""
-    respx_mock.post(BATCHES).respond(201, text="<html>ok</html>")
+def test_created_batch_with_an_unreadable_export_is_still_created(respx_mock, client, caplog):
+    """A 201 whose GL export cannot be read does not raise: the batch exists; a warning says so."""
+    body = {"transactions": [{"glEntryIds": "5,?"}]}
+    respx_mock.post(BATCHES).respond(201, json=body)
     with caplog.at_level(logging.WARNING, logger="cw_glbatch"):
         export = client.create_batch("B-8", [5])
-    assert (export.batch_identifier, export.records) == ("B-8", ())
+    assert (export.batch_identifier, export.records, export.data) == ("B-8", (), body)
     assert "created batch 'B-8'; its answer could not be read" in caplog.text
 
 
