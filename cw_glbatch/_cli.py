@@ -1,4 +1,4 @@
-"""The cw-glbatch command: create, validate, demo, simulator.
+"""The cw-glbatch command: create, export, validate, demo, simulator.
 
 Exit codes: 0 every batch created with its id (or, for validate, no problem found); 1 some
 batches failed, or are not settled yet; 2 bad input or usage (a journal or success file of
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._batches import BATCH_ID_VARIABLE, DEFAULT_CONCURRENCY, process_file, stop_kind
+from ._cli_export import add_export_command, run_export
 from ._client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ConnectWiseClient
 from ._console import ProgressDisplay, logging_to
 from ._demo import fault_option, run_demo, run_simulator
@@ -52,17 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--concurrency", type=_positive, default=DEFAULT_CONCURRENCY)
     create.add_argument("--dry-run", action="store_true", help="check everything, create nothing")
     create.add_argument("--batch-id", help=f"the {BATCH_ID_VARIABLE} value for unnamed batches")
-    create.add_argument("--env-file", type=Path, help="read CW_* settings from this file")
-    create.add_argument(
-        "--max-requests-per-minute", type=_positive, help="a ceiling on the request rate"
-    )
-    create.add_argument(
-        "--max-retries", type=_not_negative, default=DEFAULT_MAX_RETRIES, help="per request"
-    )
-    create.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds allowed per request"
-    )
+    _add_connection_options(create)
     create.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+
+    _add_connection_options(add_export_command(commands))
 
     validate = commands.add_parser("validate", help="check an input file; send nothing")
     validate.add_argument("--input", required=True, type=Path)
@@ -117,6 +111,19 @@ def _add_verbosity(parser: argparse.ArgumentParser, prefix: str) -> None:
 
 def _verbosity(args: argparse.Namespace) -> int:
     return int(args.verbose + args.command_verbose - args.quiet - args.command_quiet)
+
+
+def _add_connection_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--env-file", type=Path, help="read CW_* settings from this file")
+    command.add_argument(
+        "--max-requests-per-minute", type=_positive, help="a ceiling on the request rate"
+    )
+    command.add_argument(
+        "--max-retries", type=_not_negative, default=DEFAULT_MAX_RETRIES, help="per request"
+    )
+    command.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds allowed per request"
+    )
 
 
 def _whole(text: str, least: int) -> int:
@@ -285,6 +292,9 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "create":
         return _create(args)
+    if args.command == "export":
+        client = _client(Settings.load(args.env_file), args)
+        return run_export(args, client, quiet=_verbosity(args) < 0)
     if args.command == "validate":
         return _validate(args)
     if args.command == "demo":
