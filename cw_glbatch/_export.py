@@ -6,11 +6,15 @@ This module decodes it: the records an accounting integration posts to its ledge
 users need them and kept whole as JSON, and the GL entry ids they hold, which are what a batch
 must carry (``processedRecordIds``).
 
-Where the GL entry ids are (one table, `LINE_LISTS`, says which lists hold lines):
+Where the GL entry ids are (two tables, `LINE_LISTS` and `ENTRY_RECORDS`, say where):
 
-- a record's ``glEntryIds``, a comma-separated string (``"1010,1011,1012"``);
+- a record's ``glEntryIds``, a comma-separated string (``"1010,1011,1012"``, on invoices);
 - each of its lines (``detail``, ``purchaseDetail``, ...): the line's own ``glEntryIds`` if it
-  has one, else its ``id``.
+  has one, else its ``id``;
+- the ``id`` of a record that is a single GL entry itself (an expense).
+
+The record ``id`` of an invoice or a purchase is not a GL entry id (it is what the
+``/unposted...`` lists show and ``includedInvoiceIds`` take), so it is not collected.
 
 Descriptive fields of an unexpected type decode as ``None``; ids that cannot be read refuse the
 whole answer (`ValueError`), because an id skipped would be exported, and posted, again.
@@ -26,6 +30,7 @@ import attrs
 from ._spool import MAX_GL_REC_ID
 
 __all__ = [
+    "ENTRY_RECORDS",
     "KINDS",
     "LINE_LISTS",
     "SECTIONS",
@@ -50,6 +55,8 @@ SECTIONS: Mapping[str, Kind] = {
 }
 # The lists of lines inside a record; each line is a GL entry of its own.
 LINE_LISTS = ("detail", "purchaseDetail", "purchaseDetailTax", "adjustmentDetail")
+# The lists whose records are one GL entry each: the record's id is the GL entry id.
+ENTRY_RECORDS = frozenset({"expenses"})
 
 
 def gl_id(text: str) -> int | None:
@@ -96,8 +103,10 @@ def _ids_of_line(line: object, where: str) -> Iterator[int]:
         yield value
 
 
-def _record_ids(data: Mapping[str, Any], where: str) -> tuple[int, ...]:
+def _record_ids(section: str, data: Mapping[str, Any], where: str) -> tuple[int, ...]:
     ids = list(_ids_of_string(data.get("glEntryIds"), where))
+    if section in ENTRY_RECORDS and data.get("glEntryIds") is None:
+        ids.extend(_ids_of_line(data, where))
     for name in LINE_LISTS:
         for number, line in enumerate(_list(data, name, where)):
             ids.extend(_ids_of_line(line, f"{where}.{name}[{number}]"))
@@ -177,7 +186,7 @@ class GLExportRecord:
             document_date=_text(data, "documentDate"),
             account_number=_text(data, "accountNumber"),
             total=_number(data, "total"),
-            gl_entry_ids=_record_ids(data, where),
+            gl_entry_ids=_record_ids(section, data, where),
             data=data,
         )
 

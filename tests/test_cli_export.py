@@ -50,7 +50,7 @@ def test_one_batch_per_kind_with_its_flag(respx_mock, tmp_path, answer, capsys):
             (),
         ),
         (
-            (2001, 2002, 2003),
+            (2001, 2004, 2002, 2003),
             {"export_invoices": False, "export_expenses": True, "export_products": False},
             (),
         ),
@@ -62,7 +62,7 @@ def test_one_batch_per_kind_with_its_flag(respx_mock, tmp_path, answer, capsys):
     ]
     assert all(b.identifier is None for b in batches)
     out = capsys.readouterr().out
-    assert "exported 12 GL entries (invoices 6, expenses 3, products 3)" in out
+    assert "exported 13 GL entries (invoices 6, expenses 4, products 3)" in out
     assert "3 batches; next: cw-glbatch create" in out
 
 
@@ -94,7 +94,7 @@ def test_kinds_limit_the_batches(respx_mock, tmp_path, answer):
     respx_mock.post(EXPORT).respond(200, json=answer)
     assert export(tmp_path, "--kinds", "expenses") == 0
     (batch,) = XmlBatchReader(tmp_path / "batches.xml")
-    assert batch.gl_rec_ids == (2001, 2002, 2003)
+    assert batch.gl_rec_ids == (2001, 2004, 2002, 2003)
 
 
 def test_nothing_to_export_writes_empty_batches_and_says_so(respx_mock, tmp_path, capsys):
@@ -115,8 +115,8 @@ def test_json_summary(respx_mock, tmp_path, answer, capsys):
     respx_mock.post(EXPORT).respond(200, json=answer)
     assert export(tmp_path, "--json") == 0
     assert json.loads(capsys.readouterr().out) == {
-        "gl_entry_ids": 12,
-        "by_kind": {"invoices": 6, "expenses": 3, "products": 3},
+        "gl_entry_ids": 13,
+        "by_kind": {"invoices": 6, "expenses": 4, "products": 3},
         "batches": 3,
         "batches_file": str(tmp_path / "batches.xml"),
         "export_file": None,
