@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ._client import ConnectWiseClient
-from ._export import KINDS, GLExport, Kind
+from ._export import KINDS, Kind
 from ._http import thru_date_text
-from ._models import BatchRequest
 from ._writer import batches_document, replace_atomically
 
-__all__ = ["add_export_command", "batches_for", "run_export"]
+__all__ = ["add_export_command", "run_export"]
 
 
 def _kinds(text: str) -> tuple[Kind, ...]:
@@ -73,24 +71,6 @@ def add_export_command(commands: Any) -> argparse.ArgumentParser:
     return export  # type: ignore[no-any-return]
 
 
-def batches_for(export: GLExport, kinds: Sequence[Kind] = KINDS) -> list[BatchRequest]:
-    """One batch per kind that has GL entries, with that kind's flag alone set."""
-    batches = []
-    for kind in kinds:
-        ids = export.gl_entry_ids_of(kind)
-        if ids:
-            batches.append(
-                BatchRequest(
-                    None,
-                    ids,
-                    export_invoices=kind == "invoices",
-                    export_expenses=kind == "expenses",
-                    export_products=kind == "products",
-                )
-            )
-    return batches
-
-
 def run_export(args: argparse.Namespace, client: ConnectWiseClient, *, quiet: bool = False) -> int:
     """Export, write the files, say what was written (not when ``quiet``); exit 0."""
     with client:
@@ -101,7 +81,7 @@ def run_export(args: argparse.Namespace, client: ConnectWiseClient, *, quiet: bo
             export_expenses="expenses" in args.kinds,
             export_products="products" in args.kinds,
         )
-    batches = batches_for(export, args.kinds)
+    batches = export.batch_requests(args.kinds)
     if args.export is not None:
         replace_atomically(args.export, json.dumps(export.data, indent=2, ensure_ascii=False))
     replace_atomically(args.batches, batches_document(batches))

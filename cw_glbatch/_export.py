@@ -22,11 +22,12 @@ whole answer (`ValueError`), because an id skipped would be exported, and posted
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, get_args
 
 import attrs
 
+from ._models import BatchRequest
 from ._spool import MAX_GL_REC_ID
 
 __all__ = [
@@ -248,6 +249,27 @@ class GLExport:
     def of_kind(self, kind: Kind) -> tuple[GLExportRecord, ...]:
         """The records of one kind."""
         return tuple(record for record in self.records if record.kind == kind)
+
+    def batch_requests(self, kinds: Sequence[Kind] = KINDS) -> list[BatchRequest]:
+        """The batches that mark this export posted: one per kind that has GL entries.
+
+        Each holds its kind's `gl_entry_ids_of` with that kind's export flag alone true, as
+        ConnectWise advises; none has an identifier (`create_batches` gives them one).
+        """
+        batches = []
+        for kind in KINDS:
+            ids = self.gl_entry_ids_of(kind) if kind in kinds else ()
+            if ids:
+                batches.append(
+                    BatchRequest(
+                        None,
+                        ids,
+                        export_invoices=kind == "invoices",
+                        export_expenses=kind == "expenses",
+                        export_products=kind == "products",
+                    )
+                )
+        return batches
 
     @property
     def transactions(self) -> tuple[GLExportRecord, ...]:

@@ -295,3 +295,22 @@ def test_gl_entry_ids_of_refuses_an_unknown_kind():
     """A kind other than invoices, expenses, products is a ValueError."""
     with pytest.raises(ValueError, match="invoices, expenses, products"):
         GLExport(()).gl_entry_ids_of("payments")  # type: ignore[arg-type]
+
+
+def test_batch_requests_one_per_kind_with_its_flag_alone(answer):
+    """The batches of an export: one per kind asked for, in kind order, its flag alone true."""
+    export = GLExport.from_json(answer)
+    batches = export.batch_requests(["products", "invoices"])
+    assert [(b.identifier, b.gl_rec_ids, b.batch_options()) for b in batches] == [
+        (
+            None,
+            (1010, 1011, 1012, 1013, 1014, 1020),
+            {"export_invoices": True, "export_expenses": False, "export_products": False},
+        ),
+        (
+            None,
+            (3001, 3002, 3003),
+            {"export_invoices": False, "export_expenses": False, "export_products": True},
+        ),
+    ]
+    assert GLExport.from_json({"transactions": []}).batch_requests() == []
