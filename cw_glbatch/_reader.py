@@ -26,6 +26,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from ._exceptions import InputError
 from ._export import gl_id
+from ._id_list import IdListSplitter, Item
 from ._models import BATCH_OPTIONS, BatchRequest
 from ._spool import MAX_GL_REC_ID, BatchSpool, IdBitmap
 from ._writer import xml_text
@@ -60,8 +61,8 @@ class _Handlers:
 
     __slots__ = (
         "_batch_line", "_depth", "_digits", "_errors", "_fragment", "_has_identifier", "_has_ids",
-        "_identifier", "_ids_line", "_invalid", "_item", "_item_at", "_list_problems",
-        "_list_size", "_list_text", "_listed", "_lists", "_option", "_options", "_parser",
+        "_identifier", "_ids_line", "_invalid", "_list", "_list_problems", "_listed", "_lists",
+        "_option", "_options", "_parser",
         "_resume", "_seen", "_spool", "_text", "_unknown", "_unknown_size", "closed_at", "stack",
         "state",
     )  # fmt: skip
@@ -72,9 +73,7 @@ class _Handlers:
     _unknown: list[str]
     _fragment: list[str]
     _lists: list[str]
-    _list_text: list[str]
-    _item: list[str]
-    _item_at: tuple[int, int] | None
+    _list: IdListSplitter
     _listed: dict[int, tuple[int, int]]
     _options: dict[str, Any]  # BatchRequest field -> value read, None while unknown
     stack: list[tuple[str, int]]
@@ -310,53 +309,36 @@ class _Handlers:
     # -- <glEntryIds>: comma-separated ids, each problem reported at its item ------------------
 
     def _begin_list(self) -> None:
-        self._list_text = []
-        self._list_size = 0
-        self._item = []
-        self._item_at = None
+        self._list = IdListSplitter()
         self.state = _LIST
         # Unbuffered, expat reports each piece of text where it starts: items get columns.
         self._parser.buffer_text = False
 
     def _list_data(self, text: str) -> None:
-        self._list_size += len(text)
-        if self._list_size > MAX_LIST_LENGTH:
+        for item in self._list.feed(text, self._here()):
+            self._list_item(item)
+        if self._list.size > MAX_LIST_LENGTH:
             self.refuse(
                 f"a <glEntryIds> longer than {MAX_LIST_LENGTH} characters; split the batch."
             )
-        self._list_text.append(text)
-        line, column = self._here()
-        offset = 0
-        for number, piece in enumerate(text.split(",")):
-            if number:  # a comma ended the item before this piece
-                self._end_item(_position(text, line, column, offset - 1))
-            if self._item_at is None and piece.strip():
-                start = offset + len(piece) - len(piece.lstrip())
-                self._item_at = _position(text, line, column, start)
-            self._item.append(piece)
-            offset += len(piece) + 1
 
-    def _end_item(self, end: tuple[int, int]) -> None:
-        text = "".join(self._item).strip()
-        at = self._item_at or end
-        self._item, self._item_at = [], None
-        value = gl_id(text)
+    def _list_item(self, item: Item) -> None:
+        value = gl_id(item.text)
         if value is not None:
             self._digits.append(str(value))
-            self._listed[value] = at
+            self._listed[value] = item.at
             return
         self._list_problems += 1
-        if text:
-            self._error_at(f"glEntryIds item {_shorten(text)!r} {_NOT_AN_ID}", at)
+        if item.text:
+            self._error_at(f"glEntryIds item {_shorten(item.text)!r} {_NOT_AN_ID}", item.at)
         else:
-            self._error_at("an empty item in <glEntryIds> (two commas, or one at an end)", at)
+            self._error_at("an empty item in <glEntryIds> (two commas, or one at an end)", item.at)
 
     def _end_list(self) -> None:
         self._parser.buffer_text = True
-        text = "".join(self._list_text)
-        if text.strip():
-            self._end_item(self._here())
-        self._lists.append(text)
+        for item in self._list.end(self._here()):
+            self._list_item(item)
+        self._lists.append(self._list.text)
 
     def _end_option(self, name: str, text: str) -> None:
         field, value = _OPTIONS[name], text.strip()
@@ -473,14 +455,6 @@ def _attributes(attrs: dict[str, str]) -> str:
     return "".join(
         f' {key}="{xml_text(value).replace(chr(34), "&quot;")}"' for key, value in attrs.items()
     )
-
-
-def _position(text: str, line: int, column: int, offset: int) -> tuple[int, int]:
-    """Line and column of ``text[offset]``, for ``text`` starting at ``line``, ``column``."""
-    newlines = text.count("\n", 0, offset)
-    if not newlines:
-        return line, column + offset
-    return line + newlines, offset - text.rfind("\n", 0, offset)
 
 
 def _shorten(text: str, limit: int = 40) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import textwrap
 
@@ -20,6 +21,7 @@ from cw_glbatch import (
     XmlResultWriter,
     create_batches,
 )
+from cw_glbatch._id_list import IdListSplitter
 from cw_glbatch.testing import FakeConnectWise
 
 NOT_AN_ID = "is not a GL entry id (a whole number from 1 to 2147483647)"
@@ -312,3 +314,23 @@ def test_any_list_round_trips_through_the_fail_file(tmp_path_factory, listed, el
     assert again.gl_entry_id_lists == (text.replace("\r", "\n"),)
     assert sorted(again.gl_rec_ids) == sorted(request.gl_rec_ids)
     assert len(again.errors) == len(request.errors)
+
+
+@given(
+    st.text(st.sampled_from("12, \n x"), max_size=40),
+    st.lists(st.integers(0, 40), max_size=6),
+)
+def test_a_list_splits_the_same_however_it_is_delivered(text, cuts):
+    """Items and their positions do not depend on where the parser cut the text."""
+    whole = IdListSplitter()
+    expected = whole.feed(text, (3, 5)) + whole.end((9, 9))
+    pieces = IdListSplitter()
+    got = []
+    bounds = [0, *sorted(c for c in cuts if c < len(text)), len(text)]
+    for start, stop in itertools.pairwise(bounds):
+        line = 3 + text.count("\n", 0, start)
+        column = 5 + start if line == 3 else start - text.rfind("\n", 0, start)
+        got += pieces.feed(text[start:stop], (line, column))
+    got += pieces.end((9, 9))
+    assert got == expected
+    assert pieces.text == text
