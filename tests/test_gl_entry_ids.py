@@ -334,3 +334,15 @@ def test_a_list_splits_the_same_however_it_is_delivered(text, cuts):
     got += pieces.end((9, 9))
     assert got == expected
     assert pieces.text == text
+
+
+def test_items_after_a_line_break_in_one_piece_are_placed_on_their_line():
+    """Within one piece of text, an item after a line break gets that line and its column."""
+    items = IdListSplitter().feed("1,\n  x,\n,", (4, 10))
+    assert [(item.text, item.at) for item in items] == [("1", (4, 10)), ("x", (5, 3)), ("", (6, 1))]
+
+
+def test_error_on_a_later_line_of_a_list_points_there():
+    """A bad item on the second line of a list is reported on that line, at its column."""
+    batch = one_batch("<glEntryIds>1,\n   x</glEntryIds>")
+    assert batch.errors == (f"line 2, column 4: glEntryIds item 'x' {NOT_AN_ID}",)
