@@ -56,9 +56,6 @@ def _tuple_of_field_errors(values: Iterable[FieldError]) -> tuple[FieldError, ..
     return tuple(values)
 
 
-_maybe_bool = attrs.validators.optional(attrs.validators.instance_of(bool))
-
-
 @attrs.frozen
 class BatchRequest:
     """One batch to create: a label and the GL entry record ids to put in it.
@@ -79,9 +76,9 @@ class BatchRequest:
             fail file gives them back for correction instead of dropping them.
         unknown_xml: Elements or text inside the ``<Batch>`` that the reader does not know,
             re-serialized, kept for the same reason.
-        gl_entry_id_lists: The ``<glEntryIds>`` values as written (``"1010,1011,1012"``); the
-            valid ids in them are in ``gl_rec_ids`` too. Kept so that a fail file gives the
-            lists back as they were; callers building requests leave it empty.
+        gl_entry_id_lists: The ``<glEntryIds>`` values as written (``"1010,1011,1012"``), a
+            tuple; the valid ids in them are in ``gl_rec_ids`` too. Kept so that a fail file
+            gives the lists back as they were; callers building requests leave it empty.
         export_invoices: ``exportInvoicesFlag`` for the batch; ``None`` when not given (sent
             as ``true``, as are the other two flags when not given).
         export_expenses: ``exportExpensesFlag``; ``None`` when not given.
@@ -96,18 +93,13 @@ class BatchRequest:
     errors: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     invalid_gl_rec_ids: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     unknown_xml: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    gl_entry_id_lists: tuple[str, ...] = attrs.field(
-        default=(), converter=_tuple_of_str, kw_only=True
-    )
-    export_invoices: bool | None = attrs.field(default=None, kw_only=True, validator=_maybe_bool)
-    export_expenses: bool | None = attrs.field(default=None, kw_only=True, validator=_maybe_bool)
-    export_products: bool | None = attrs.field(default=None, kw_only=True, validator=_maybe_bool)
-    summarize_expenses: bool | None = attrs.field(default=None, kw_only=True, validator=_maybe_bool)
-    gl_interface_identifier: str | None = attrs.field(
-        default=None,
-        kw_only=True,
-        validator=attrs.validators.optional(attrs.validators.instance_of(str)),
-    )
+    # No converter: it would cost every request, and only the reader fills this in.
+    gl_entry_id_lists: tuple[str, ...] = attrs.field(default=(), kw_only=True)
+    export_invoices: bool | None = attrs.field(default=None, kw_only=True)
+    export_expenses: bool | None = attrs.field(default=None, kw_only=True)
+    export_products: bool | None = attrs.field(default=None, kw_only=True)
+    summarize_expenses: bool | None = attrs.field(default=None, kw_only=True)
+    gl_interface_identifier: str | None = attrs.field(default=None, kw_only=True)
 
     def batch_options(self) -> dict[str, Any]:
         """The options given for the batch, as `ConnectWiseClient.create_batch` keywords."""

@@ -390,7 +390,7 @@ class _Handlers:
         elif not ids and not self._invalid and not self._list_problems:
             empty = "<glRecIds>" if self._has_ids else "<glEntryIds>"
             self._error(f"this <Batch> has an empty {empty}", self._batch_line)
-        options = {field: value for field, value in self._options.items() if value is not None}
+        options = self._options and {f: v for f, v in self._options.items() if v is not None}
         self._spool.append(
             BatchRequest(
                 self._identifier,
@@ -399,7 +399,7 @@ class _Handlers:
                 self._errors,
                 self._invalid,
                 self._unknown,
-                gl_entry_id_lists=self._lists,
+                gl_entry_id_lists=tuple(self._lists),
                 **options,
             )
         )

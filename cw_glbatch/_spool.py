@@ -7,6 +7,7 @@ temporary file. Memory therefore stays flat whatever the size of the input.
 
 from __future__ import annotations
 
+import json
 import mmap
 import struct
 import tempfile
@@ -20,10 +21,8 @@ __all__ = ["MAX_GL_REC_ID", "BatchSpool", "IdBitmap"]
 
 MAX_GL_REC_ID = 2**31 - 1  # ConnectWise ids are 32-bit signed integers
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
-_HEADER = struct.Struct("<13I")
+_HEADER = struct.Struct("<10I")
 _NONE = 0xFFFFFFFF
-# The true/false options of a request, two bits each in the header: 0 not given, 1 false, 2 true.
-_FLAGS = ("export_invoices", "export_expenses", "export_products", "summarize_expenses")
 _SEP = "\0"  # cannot occur in XML text, so it can separate strings read from XML
 
 
@@ -64,33 +63,28 @@ def _unpack(data: bytes, count: int) -> tuple[str, ...]:
     return tuple(data.decode("utf-8", "surrogatepass").split(_SEP)) if count else ()
 
 
-def _pack_flags(request: BatchRequest) -> int:
-    word = 0
-    for shift, name in enumerate(_FLAGS):
-        value = getattr(request, name)
-        word |= (0 if value is None else 1 + value) << (2 * shift)
-    return word
-
-
-def _unpack_flags(word: int) -> dict[str, bool]:
-    return {
-        name: (word >> (2 * shift) & 3) == 2
-        for shift, name in enumerate(_FLAGS)
-        if word >> (2 * shift) & 3
-    }
-
-
-def _optional_text(value: str | None) -> bytes:
-    return b"" if value is None else value.encode("utf-8", "surrogatepass")
+def _extras(request: BatchRequest) -> bytes:
+    """The rarely given parts of a request (options, ``<glEntryIds>`` lists) as JSON, or b""."""
+    if (
+        not request.gl_entry_id_lists
+        and request.export_invoices is None
+        and request.export_expenses is None
+        and request.export_products is None
+        and request.summarize_expenses is None
+        and request.gl_interface_identifier is None
+    ):
+        return b""  # the usual case, decided without building anything
+    extras = {"options": request.batch_options(), "lists": request.gl_entry_id_lists}
+    return json.dumps(extras, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 class BatchSpool:
     """An append-then-replay store of `BatchRequest`s, in memory first, on disk when large.
 
-    A record is a header of thirteen unsigned 32-bit numbers (line, identifier length or
-    ``0xFFFFFFFF`` for none, id count, the true/false options, ``glInterfaceIdentifier`` length
-    or ``0xFFFFFFFF``, then count and byte length of each string list), followed by the
-    identifier, the ids as 32-bit integers, ``glInterfaceIdentifier``, and the four string lists.
+    A record is a header of ten unsigned 32-bit numbers (line, identifier length or
+    ``0xFFFFFFFF`` for none, id count, count and byte length of each string list, byte length of
+    the extras), followed by the identifier, the ids as 32-bit integers, the three string lists,
+    and the extras: the options and ``<glEntryIds>`` lists as JSON, when the request has any.
     """
 
     def __init__(self) -> None:
@@ -99,29 +93,23 @@ class BatchSpool:
 
     def append(self, request: BatchRequest) -> None:
         """Store one request."""
-        identifier = _optional_text(request.identifier)
-        interface = _optional_text(request.gl_interface_identifier)
-        lists = (
-            request.errors,
-            request.invalid_gl_rec_ids,
-            request.unknown_xml,
-            request.gl_entry_id_lists,
-        )
+        identifier = b"" if request.identifier is None else request.identifier.encode()
+        lists = (request.errors, request.invalid_gl_rec_ids, request.unknown_xml)
         blobs = [_pack(values) for values in lists]
+        extras = _extras(request)
         header = _HEADER.pack(
             request.line,
             _NONE if request.identifier is None else len(identifier),
             len(request.gl_rec_ids),
-            _pack_flags(request),
-            _NONE if request.gl_interface_identifier is None else len(interface),
             *(
                 n
                 for values, blob in zip(lists, blobs, strict=True)
                 for n in (len(values), len(blob))
             ),
+            len(extras),
         )
         ids = array("i", request.gl_rec_ids).tobytes()
-        self._file.write(b"".join((header, identifier, ids, interface, *blobs)))
+        self._file.write(b"".join((header, identifier, ids, *blobs, extras)))
         self.count += 1
 
     def replay(self) -> _Replay:
@@ -133,21 +121,18 @@ class BatchSpool:
         self._file.seek(0)
         try:
             while header := read(_HEADER.size):
-                line, id_len, n_ids, flags, interface_len, *sizes = _HEADER.unpack(header)
-                identifier = (
-                    None if id_len == _NONE else read(id_len).decode("utf-8", "surrogatepass")
-                )
+                line, id_len, n_ids, *sizes, extras_size = _HEADER.unpack(header)
+                identifier = None if id_len == _NONE else read(id_len).decode()
                 ids = array("i")
                 ids.frombytes(read(n_ids * ids.itemsize))
-                interface = (
-                    None
-                    if interface_len == _NONE
-                    else read(interface_len).decode("utf-8", "surrogatepass")
-                )
-                errors, invalid, unknown, lists = (
+                errors, invalid, unknown = (
                     _unpack(read(size), count)
                     for count, size in zip(sizes[::2], sizes[1::2], strict=True)
                 )
+                if not extras_size:
+                    yield BatchRequest(identifier, ids, line, errors, invalid, unknown)
+                    continue
+                extras = json.loads(read(extras_size).decode("utf-8", "surrogatepass"))
                 yield BatchRequest(
                     identifier,
                     ids,
@@ -155,9 +140,8 @@ class BatchSpool:
                     errors,
                     invalid,
                     unknown,
-                    gl_entry_id_lists=lists,
-                    gl_interface_identifier=interface,
-                    **_unpack_flags(flags),
+                    gl_entry_id_lists=tuple(extras["lists"]),
+                    **extras["options"],
                 )
         finally:
             self.close()

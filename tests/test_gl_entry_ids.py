@@ -223,10 +223,15 @@ def test_batch_request_keeps_its_positional_signature():
     assert (request.gl_entry_id_lists, request.batch_options()) == ((), {})
 
 
-def test_batch_request_refuses_a_flag_that_is_not_a_bool():
-    """A caller's flag must be True, False or None."""
-    with pytest.raises(TypeError):
-        BatchRequest("a", [1], export_invoices="yes")  # type: ignore[arg-type]
+def test_flag_that_is_not_a_bool_fails_without_a_request():
+    """A caller's flag must be True, False or None: anything else fails the batch locally."""
+    fake = FakeConnectWise()
+    fake.add_unposted([1])
+    request = BatchRequest("a", [1], export_invoices="yes")  # type: ignore[arg-type]
+    with fake.client() as client:
+        (result,) = create_batches(client, [request]).results
+    assert result.error.message == "export_invoices must be bool or None, not 'yes'"
+    assert fake.count_requests("POST") == 0
 
 
 # -- the output files -------------------------------------------------------------------------
