@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
@@ -22,6 +23,7 @@ from cw_glbatch import (
     create_batches,
 )
 from cw_glbatch._id_list import IdListSplitter
+from cw_glbatch._journal import fingerprint
 from cw_glbatch.testing import FakeConnectWise
 
 NOT_AN_ID = "is not a GL entry id (a whole number from 1 to 2147483647)"
@@ -351,3 +353,12 @@ def test_error_on_a_later_line_of_a_list_points_there():
     """A bad item on the second line of a list is reported on that line, at its column."""
     batch = one_batch("<glEntryIds>1,\n   x</glEntryIds>")
     assert batch.errors == (f"line 2, column 4: glEntryIds item 'x' {NOT_AN_ID}",)
+
+
+def test_journal_fingerprint_is_unchanged_without_options_and_sees_them_when_given():
+    """A journal written before options existed still matches; options change the fingerprint."""
+    plain = BatchRequest("a", [1, 2])
+    assert fingerprint(plain) == hashlib.sha256(b"a\x001,2").hexdigest()[:16]
+    invoices = BatchRequest("a", [1, 2], export_invoices=True)
+    expenses = BatchRequest("a", [1, 2], export_invoices=False)
+    assert len({fingerprint(plain), fingerprint(invoices), fingerprint(expenses)}) == 3
