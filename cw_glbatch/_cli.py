@@ -22,7 +22,7 @@ from ._console import ProgressDisplay, logging_to
 from ._demo import fault_option, run_demo, run_simulator
 from ._exceptions import ApiError, ConfigurationError, CwGlBatchError
 from ._models import BatchResult, RunReport
-from ._reader import XmlBatchReader
+from ._reader import XmlBatchReader, where_in_file
 from ._settings import Settings
 from ._version import __version__
 
@@ -277,14 +277,24 @@ def _validate(args: argparse.Namespace) -> int:
     for batch in XmlBatchReader(args.input):
         count += 1
         for error in batch.errors:
+            line, column, message = where_in_file(error)
             problems.append(
-                {"batch_line": batch.line, "identifier": batch.identifier, "problem": error}
+                {
+                    "batch_line": batch.line,
+                    "identifier": batch.identifier,
+                    "problem": error,
+                    "line": line,
+                    "column": column,
+                    "message": message,
+                }
             )
     if args.json:
         print(json.dumps({"batches": count, "problems": problems}, indent=2))
     else:
-        for problem in problems:
-            print(f"{args.input}: batch at line {problem['batch_line']}: {problem['problem']}")
+        for problem in problems:  # file:line:column: as editors and compilers write it
+            where = ":".join(str(p) for p in (problem["line"], problem["column"]) if p)
+            batch = f"batch at line {problem['batch_line']}"
+            print(f"{args.input}:{where}: {problem['message']} ({batch})")
         print(f"{count} batches, {len(problems)} problems")
     return EXIT_FAILED if problems else EXIT_OK
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pyexpat
+import re
 from array import array
 from collections import Counter
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from ._models import BATCH_OPTIONS, BatchRequest
 from ._spool import MAX_GL_REC_ID, BatchSpool, IdBitmap
 from ._writer import xml_text
 
-__all__ = ["MAX_IDENTIFIER_LENGTH", "XmlBatchReader"]
+__all__ = ["MAX_IDENTIFIER_LENGTH", "XmlBatchReader", "where_in_file"]
 
 MAX_IDENTIFIER_LENGTH = 50  # ConnectWise's limit for batchIdentifier
 MAX_VALUE_LENGTH = 4096  # characters in one value; longer refuses the file
@@ -49,6 +50,18 @@ _NOTHING_SENT = "Nothing was sent: correct the file and run again."
 # _LIST is inside a <glEntryIds>, _OPTION inside a per-batch option such as <exportInvoicesFlag>.
 _DOC, _ROOT, _BATCH, _IDS, _ID, _IDENT, _IGNORE, _UNKNOWN, _DONE, _LIST, _OPTION = range(11)
 _GUARD = DefusedXMLParser(forbid_dtd=True, forbid_entities=True, forbid_external=True)
+
+
+_WHERE = re.compile(r"line (\d+)(?:, column (\d+))?: ")
+
+
+def where_in_file(error: str) -> tuple[int | None, int | None, str]:
+    """A batch error's line, column (or None) and message: ``"line 5, column 3: x"``."""
+    match = _WHERE.match(error)
+    if match is None:
+        return None, None, error
+    column = match.group(2)
+    return int(match.group(1)), None if column is None else int(column), error[match.end() :]
 
 
 class _Refusal(Exception):  # noqa: N818 - internal signal, turned into InputError
@@ -103,6 +116,7 @@ class _Handlers:
     def refuse(self, reason: str) -> NoReturn:
         raise _Refusal(reason, self._line(), self._parser.CurrentColumnNumber + 1)
 
+    # Errors start with where they are, as `where_in_file` reads them back.
     def _error(self, message: str, line: int | None = None) -> None:
         self._errors.append(f"line {self._line() if line is None else line}: {message}")
 

@@ -177,7 +177,8 @@ def test_validate_lists_problems_by_line(samples, capsys):
     """validate lists each batch's problems and exits 1 when there are any."""
     assert main(["validate", "--input", str(samples / "per_batch_problems.xml")]) == 1
     out = capsys.readouterr().out
-    assert "batch at line 22: line 22: this <Batch> has no <glRecIds>" in out
+    assert f"{samples / 'per_batch_problems.xml'}:22: this <Batch> has no <glRecIds>" in out
+    assert "(batch at line 22)" in out
     assert out.rstrip().endswith("8 batches, 13 problems")
 
 

@@ -22,6 +22,7 @@ from cw_glbatch import (
     XmlResultWriter,
     create_batches,
 )
+from cw_glbatch._cli import main
 from cw_glbatch._id_list import IdListSplitter
 from cw_glbatch._journal import fingerprint
 from cw_glbatch.testing import FakeConnectWise
@@ -362,3 +363,18 @@ def test_journal_fingerprint_is_unchanged_without_options_and_sees_them_when_giv
     invoices = BatchRequest("a", [1, 2], export_invoices=True)
     expenses = BatchRequest("a", [1, 2], export_invoices=False)
     assert len({fingerprint(plain), fingerprint(invoices), fingerprint(expenses)}) == 3
+
+
+def test_validate_points_at_the_item_as_file_line_column(samples, capsys):
+    """cw-glbatch validate writes a list item's problem as file:line:column, as editors read."""
+    path = samples / "gl_entry_ids.xml"
+    assert main(["validate", "--input", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"{path}:24:22: glEntryIds item 'abc' {NOT_AN_ID} (batch at line 22)")
+    assert (
+        f"{path}:35: <exportInvoicesFlag> is 'yes'; write true or false (batch at line 33)" in out
+    )
+    assert main(["validate", "--input", str(path), "--json"]) == 1
+    first = json.loads(capsys.readouterr().out)["problems"][0]
+    assert (first["line"], first["column"], first["batch_line"]) == (24, 22, 22)
+    assert first["message"] == f"glEntryIds item 'abc' {NOT_AN_ID}"
