@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 
 import pytest
 
@@ -149,3 +150,12 @@ def test_failed_export_exits_3_and_writes_nothing(respx_mock, tmp_path, capsys):
     assert "no access" in capsys.readouterr().err
     assert not (tmp_path / "batches.xml").exists()
     assert not (tmp_path / "export.json").exists()
+
+
+def test_files_are_readable_by_their_owner_only(respx_mock, tmp_path, answer):
+    """The batches and export files hold accounting data: mode 0600, no temporary file left."""
+    respx_mock.post(EXPORT).respond(200, json=answer)
+    assert export(tmp_path, "--export", str(tmp_path / "export.json")) == 0
+    for name in ("batches.xml", "export.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batches.xml", "export.json"]
