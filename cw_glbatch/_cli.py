@@ -293,8 +293,8 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         for problem in problems:  # file:line:column: as editors and compilers write it
             where = ":".join(str(p) for p in (problem["line"], problem["column"]) if p)
-            batch = f"batch at line {problem['batch_line']}"
-            print(f"{args.input}:{where}: {problem['message']} ({batch})")
+            owner = f"batch at line {problem['batch_line']}"
+            print(f"{args.input}:{where}: {problem['message']} ({owner})")
         print(f"{count} batches, {len(problems)} problems")
     return EXIT_FAILED if problems else EXIT_OK
 
