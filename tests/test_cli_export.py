@@ -159,3 +159,11 @@ def test_files_are_readable_by_their_owner_only(respx_mock, tmp_path, answer):
     for name in ("batches.xml", "export.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batches.xml", "export.json"]
+
+
+def test_quiet_prints_nothing_but_writes_the_files(respx_mock, tmp_path, answer, capsys):
+    """-q: no summary on stdout; the files are written all the same."""
+    respx_mock.post(EXPORT).respond(200, json=answer)
+    assert export(tmp_path, "-q") == 0
+    assert capsys.readouterr().out == ""
+    assert len(list(XmlBatchReader(tmp_path / "batches.xml"))) == 3
