@@ -13,6 +13,8 @@ Where the GL entry ids are (two tables, `LINE_LISTS` and `ENTRY_RECORDS`, say wh
   has one, else its ``id``;
 - the ``id`` of a record that is a single GL entry itself (an expense).
 
+An ``id`` that is ``null`` or ``0`` is no id (ConnectWise's way of saying none), and is skipped.
+
 The record ``id`` of an invoice or a purchase is not a GL entry id (it is what the
 ``/unposted...`` lists show and ``includedInvoiceIds`` take), so it is not collected.
 
@@ -97,8 +99,8 @@ def _ids_of_line(line: object, where: str) -> Iterator[int]:
         return
     values = line.get("id")
     for value in values if isinstance(values, list) else [values]:
-        if value is None:
-            continue
+        if value is None or (type(value) is int and value == 0):
+            continue  # no id: ConnectWise writes 0 for "none" (a summary line, say)
         if type(value) is not int or not 0 < value <= MAX_GL_REC_ID:
             raise ValueError(f"{where}.id is {value!r}, not a GL entry id")
         yield value

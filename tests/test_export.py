@@ -314,3 +314,10 @@ def test_batch_requests_one_per_kind_with_its_flag_alone(answer):
         ),
     ]
     assert GLExport.from_json({"transactions": []}).batch_requests() == []
+
+
+def test_a_line_without_an_id_is_skipped(respx_mock, client):
+    """A line whose id is null or 0 (ConnectWise's "none") holds no GL entry."""
+    lines = [{"id": 0, "description": "summary"}, {"id": None}, {"id": 5}]
+    respx_mock.post(EXPORT).respond(200, json={"transactions": [{"detail": lines}]})
+    assert client.export_gl().gl_entry_ids == (5,)
