@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,33 @@ from cw_glbatch import GLExport, XmlBatchReader, create_batches
 from cw_glbatch._cli import main
 from cw_glbatch.testing import FakeConnectWise
 
+from .test_docs import python_blocks
+
 GUIDE = Path(__file__).parent.parent / "docs" / "guide.md"
 
 
-def test_guide_loop_example_runs():
-    """The guide's loop example runs as written, against the simulator, and prints its tally."""
-    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text("utf-8"), re.S)
-    (loop,) = [block for block in blocks if "export_gl" in block]
+@pytest.fixture
+def server(monkeypatch):
+    """A simulator on loopback with CW_* set for it, holding unposted transactions."""
+    fake = FakeConnectWise()
+    fake.populate(40, seed=5)
+    with fake.serve() as server:
+        for name in ("CW_SITE", "CW_BASE_URL", "CW_CODEBASE", "CW_API_VERSION"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in server.environ.items():
+            monkeypatch.setenv(name, value)
+        yield fake
+
+
+def test_guide_loop_example_runs(server):
+    """The guide's loop example runs as written against a simulated tenant and posts it all."""
+    (loop,) = [block for block in python_blocks(GUIDE) if "export_gl" in block.code]
+    waiting = server.unposted_ids
     namespace: dict = {"__name__": "guide"}
-    exec(compile(loop, str(GUIDE), "exec"), namespace)  # noqa: S102 - our own documentation
-    assert namespace["ledger"]
-    assert namespace["client"].export_gl  # the client it used is the simulator's
+    exec(loop.compiled(), namespace)  # noqa: S102 - our own documentation
+    assert len(namespace["ledger"]) == len(namespace["export"].records) > 0
+    assert set(namespace["export"].gl_entry_ids) == waiting
+    assert server.unposted_ids == frozenset()
 
 
 def test_loop_in_process():
@@ -58,19 +73,6 @@ def test_loop_one_kind_leaves_the_others():
     assert set(again.gl_entry_ids) == set(export.gl_entry_ids) - set(
         export.gl_entry_ids_of("invoices")
     )
-
-
-@pytest.fixture
-def server(monkeypatch):
-    """A simulator on loopback with CW_* set for it, holding unposted transactions."""
-    fake = FakeConnectWise()
-    fake.populate(40, seed=5)
-    with fake.serve() as server:
-        for name in ("CW_SITE", "CW_BASE_URL", "CW_CODEBASE", "CW_API_VERSION"):
-            monkeypatch.delenv(name, raising=False)
-        for name, value in server.environ.items():
-            monkeypatch.setenv(name, value)
-        yield fake
 
 
 def test_loop_over_loopback_via_the_cli(server, tmp_path, capsys):
