@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cw_glbatch import (
     ApiError,
@@ -17,6 +19,8 @@ from cw_glbatch import (
     OutcomeUnknownError,
     ServerError,
 )
+from cw_glbatch._export import KINDS, LINE_LISTS, gl_ids_in
+from cw_glbatch._export import SECTIONS as GLEXPORT_SECTIONS
 from cw_glbatch._http import export_body, thru_date_text
 
 ROOT = "https://api-na.myconnectwise.net/v2025_1/apis/3.0"
@@ -321,3 +325,32 @@ def test_a_line_without_an_id_is_skipped(respx_mock, client):
     lines = [{"id": 0, "description": "summary"}, {"id": None}, {"id": 5}]
     respx_mock.post(EXPORT).respond(200, json={"transactions": [{"detail": lines}]})
     assert client.export_gl().gl_entry_ids == (5,)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["transactions", "expenses", "purchaseTransactions", "expenseBills"]),
+            st.lists(st.integers(1, 60), max_size=4),
+            st.lists(st.integers(1, 60), max_size=3),
+        ),
+        max_size=8,
+    )
+)
+def test_gl_entry_ids_are_every_id_once_in_order(records):
+    """Whatever the records hold, gl_entry_ids lists each id they carry once, first seen first."""
+    body: dict[str, list] = {}
+    expected: list[int] = []
+    for section, listed, lines in records:
+        record: dict = {"glEntryIds": ", ".join(map(str, listed))}
+        line_list = "purchaseDetail" if section == "purchaseTransactions" else "detail"
+        record[line_list] = [{"id": i} for i in lines]
+        body.setdefault(section, []).append(record)
+    for section in GLEXPORT_SECTIONS:  # the order of the lists, then of records and ids
+        for record in body.get(section, []):
+            expected += gl_ids_in(record["glEntryIds"])
+            expected += [line["id"] for name in LINE_LISTS for line in record.get(name, [])]
+    export = GLExport.from_json(body)
+    assert export.gl_entry_ids == tuple(dict.fromkeys(expected))
+    by_kind = [i for kind in KINDS for i in export.gl_entry_ids_of(kind)]
+    assert set(by_kind) == set(expected)
