@@ -21,6 +21,7 @@ from cw_glbatch import (
     XmlBatchReader,
     XmlResultWriter,
     create_batches,
+    process_file,
 )
 from cw_glbatch._cli import main
 from cw_glbatch._id_list import IdListSplitter
@@ -378,3 +379,24 @@ def test_validate_points_at_the_item_as_file_line_column(samples, capsys):
     first = json.loads(capsys.readouterr().out)["problems"][0]
     assert (first["line"], first["column"], first["batch_line"]) == (24, 22, 22)
     assert first["message"] == f"glEntryIds item 'abc' {NOT_AN_ID}"
+
+
+def test_same_list_input_twice_creates_nothing_the_second_time(tmp_path):
+    """A run of a <glEntryIds> input, repeated, carries its batches over and sends nothing."""
+    fake = FakeConnectWise()
+    fake.add_unposted([1010, 1011, 1012, 1013])
+    source = tmp_path / "in.xml"
+    source.write_text(
+        "<Batches><Batch><exportInvoicesFlag>true</exportInvoicesFlag>"
+        "<glEntryIds>1010, 1011</glEntryIds><glRecIds><glRecId>1012</glRecId></glRecIds>"
+        "</Batch></Batches>"
+    )
+    paths = (tmp_path / "ok.xml", tmp_path / "failed.xml")
+    with fake.client() as client:
+        first = process_file(client, source, *paths)
+        posts = fake.count_requests("POST")
+        second = process_file(client, source, *paths)
+    assert (first.counts["created"], second.counts["created"]) == (1, 1)
+    assert (posts, fake.count_requests("POST")) == (1, 1)
+    (again,) = XmlBatchReader(paths[0])
+    assert (again.gl_rec_ids, again.export_invoices) == ((1010, 1011, 1012), True)
