@@ -16,12 +16,15 @@ from cw_glbatch import (
     ConnectWiseClient,
     GLExport,
     GLExportRecord,
+    NotFoundError,
     OutcomeUnknownError,
     ServerError,
+    create_batches,
 )
 from cw_glbatch._export import KINDS, LINE_LISTS, gl_ids_in
 from cw_glbatch._export import SECTIONS as GLEXPORT_SECTIONS
 from cw_glbatch._http import export_body, thru_date_text
+from cw_glbatch.testing import FakeConnectWise
 
 ROOT = "https://api-na.myconnectwise.net/v2025_1/apis/3.0"
 EXPORT = f"{ROOT}/finance/accounting/export"
@@ -354,3 +357,34 @@ def test_gl_entry_ids_are_every_id_once_in_order(records):
     assert export.gl_entry_ids == tuple(dict.fromkeys(expected))
     by_kind = [i for kind in KINDS for i in export.gl_entry_ids_of(kind)]
     assert set(by_kind) == set(expected)
+
+
+def test_export_batch_posts_to_the_batch_and_is_read_only(respx_mock, client, sleeps):
+    """export_batch POSTs to /batches/{id}/export, retries a 502 like a GET, answers a GLExport."""
+    route = respx_mock.post(f"{BATCHES}/42/export")
+    route.side_effect = [
+        httpx.Response(502),
+        httpx.Response(200, json={"transactions": [{"glEntryIds": "7,8"}]}),
+    ]
+    export = client.export_batch(42)
+    assert (export.gl_entry_ids, route.call_count, len(sleeps)) == ((7, 8), 2, 1)
+    assert json.loads(route.calls.last.request.content) == {
+        "exportInvoicesFlag": True,
+        "exportExpensesFlag": True,
+        "exportProductsFlag": True,
+    }
+
+
+def test_export_batch_gives_back_what_the_batch_holds():
+    """Against the simulator: a batch's export lists exactly its GL entries."""
+    fake = FakeConnectWise()
+    fake.populate(30, seed=2)
+    with fake.client() as client:
+        batches = client.export_gl().batch_requests()
+        create_batches(client, batches)
+        for batch, request in zip(fake.batches, batches, strict=True):
+            again = client.export_batch(batch.id)
+            assert sorted(again.gl_entry_ids) == sorted(request.gl_rec_ids)
+            assert again.batch_identifier == batch.batch_identifier
+        with pytest.raises(NotFoundError):
+            client.export_batch(999)
