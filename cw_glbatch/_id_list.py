@@ -8,15 +8,14 @@ item. It only splits; what an item means is the reader's business.
 
 from __future__ import annotations
 
-import attrs
+from typing import NamedTuple
 
 __all__ = ["IdListSplitter", "Item"]
 
 Position = tuple[int, int]  # (line, column), both from 1
 
 
-@attrs.frozen
-class Item:
+class Item(NamedTuple):  # a tuple: lists can hold many thousands of items
     """One item of a list: its text without the spaces around it, and where it is.
 
     ``at`` is its first character; for an empty item, the comma (or the end) that closes it.
@@ -52,14 +51,21 @@ class IdListSplitter:
         """Take the piece ``text``, which starts at ``start``; return the items it completes."""
         self._text.append(text)
         self.size += len(text)
+        line, column = start
+        flat = "\n" not in text  # the usual piece: every position is on the start's line
         done = []
         offset = 0
         for number, piece in enumerate(text.split(",")):
             if number:  # a comma closed the item before this piece
-                done.append(self._close(_position(text, start, offset - 1)))
-            if self._at is None and piece.strip():
-                first = offset + len(piece) - len(piece.lstrip())
-                self._at = _position(text, start, first)
+                end = offset - 1
+                done.append(
+                    self._close((line, column + end) if flat else _position(text, start, end))
+                )
+            if self._at is None:
+                stripped = piece.lstrip()
+                if stripped:
+                    first = offset + len(piece) - len(stripped)
+                    self._at = (line, column + first) if flat else _position(text, start, first)
             self._item.append(piece)
             offset += len(piece) + 1
         return done

@@ -339,7 +339,7 @@ class _Handlers:
     def _list_item(self, item: Item) -> None:
         value = gl_id(item.text)
         if value is not None:
-            self._digits.append(str(value))
+            self._digits.append(item.text)  # digits, as _collect_ids takes them
             self._listed[value] = item.at
             return
         self._list_problems += 1
