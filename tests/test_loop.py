@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 from defusedxml.ElementTree import parse
 
-from cw_glbatch import GLExport, XmlBatchReader, create_batches
+from cw_glbatch import GLExport, RunReport, XmlBatchReader, acreate_batches, create_batches
 from cw_glbatch._cli import main
-from cw_glbatch.testing import FakeConnectWise
+from cw_glbatch.testing import FakeConnectWise, async_client
 
 from .test_docs import python_blocks
 
@@ -96,3 +97,26 @@ def test_loop_over_loopback_via_the_cli(server, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["gl_entry_ids"] == 0
     assert list(XmlBatchReader(tmp_path / "again.xml")) == []
     assert server.unposted_ids == frozenset()
+
+
+def test_loop_with_the_async_client():
+    """The async client runs the same loop: export, acreate_batches, export again, re-export."""
+    fake = FakeConnectWise()
+    fake.populate(40, seed=6)
+    waiting = fake.unposted_ids
+
+    async def main() -> tuple[GLExport, RunReport, GLExport, GLExport]:
+        async with async_client(fake) as client:
+            export = await client.export_gl()
+            report = await acreate_batches(client, export.batch_requests())
+            again = await client.export_gl()
+            batch = await client.export_batch(fake.batches[0].id)
+        return export, report, again, batch
+
+    export, report, again, batch = asyncio.run(main())
+    assert set(export.gl_entry_ids) == waiting
+    assert (report.ok, report.counts["created"]) == (True, 3)
+    assert again.gl_entry_ids == ()
+    assert sorted(batch.gl_entry_ids) == sorted(fake.batches[0].gl_entry_ids)
+    flags = [(b.export_invoices, b.export_expenses, b.export_products) for b in fake.batches]
+    assert all(kinds.count(True) == 1 for kinds in flags)  # each batch's options were sent
