@@ -208,6 +208,14 @@ def test_demo_runs_the_whole_task(tmp_path, capsys):
     assert "cw-glbatch create --input" in out
 
 
+def test_demo_shows_the_export_loop(tmp_path, capsys):
+    """demo exports before and after the run: the created batches' GL entries leave the export."""
+    assert main(["demo", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "export:       18 GL entries not yet in a batch" in out
+    assert "export again: 7 GL entries left, 11 now in batches" in out
+
+
 def test_simulator_command_serves_until_stopped(capsys):
     """simulator prints where it listens and the CW_* settings, and stops cleanly."""
     stop = threading.Event()
