@@ -25,15 +25,8 @@ from ._exceptions import (
     ServerError,
     ValidationError,
 )
-from ._models import (
-    AccountingBatch,
-    BatchError,
-    BatchRequest,
-    BatchResult,
-    GLExport,
-    Progress,
-    RunReport,
-)
+from ._export import GLExport, GLExportRecord
+from ._models import AccountingBatch, BatchError, BatchRequest, BatchResult, Progress, RunReport
 from ._protocols import AsyncBatchClient, BatchClient
 from ._reader import XmlBatchReader
 from ._version import __version__
@@ -65,6 +58,7 @@ __all__ = [
     "CwGlBatchError",
     "FieldError",
     "GLExport",
+    "GLExportRecord",
     "InputError",
     "JournalError",
     "NotFoundError",

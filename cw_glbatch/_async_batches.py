@@ -74,8 +74,10 @@ class _LoopClient:
     def highest_batch_id(self) -> int:
         return self._wait(self._client.highest_batch_id())
 
-    def create_batch(self, identifier: str, gl_rec_ids: Iterable[int]) -> object:
-        return self._wait(self._client.create_batch(identifier, tuple(gl_rec_ids)))
+    def create_batch(self, identifier: str, gl_rec_ids: Iterable[int], **options: Any) -> object:
+        # options: a batch's own export flags and fields (BatchRequest.batch_options()).
+        call = self._client.create_batch(identifier, tuple(gl_rec_ids), **options)
+        return self._wait(call)
 
     def list_batches(
         self, conditions: str | None = None, *, order_by: str | None = None

@@ -12,6 +12,7 @@ import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import date
 from types import TracebackType
 from typing import TypeVar
 
@@ -33,7 +34,9 @@ from ._calls import (
     ssl_context,
 )
 from ._exceptions import ConfigurationError
-from ._models import AccountingBatch, GLExport
+from ._export import GLExport
+from ._http import SummarizeInvoices
+from ._models import AccountingBatch
 
 __all__ = ["AsyncConnectWiseClient"]
 
@@ -183,6 +186,51 @@ class AsyncConnectWiseClient(ClientBase):
             gl_interface_identifier=gl_interface_identifier,
         )
         return await self._run(call)
+
+    async def export_gl(
+        self,
+        *,
+        thru_date: date | str | None = None,
+        location_id: int | None = None,
+        export_invoices: bool = True,
+        export_expenses: bool = True,
+        export_products: bool = True,
+        export_payments: bool | None = None,
+        included_invoice_ids: Iterable[int] | None = None,
+        excluded_invoice_ids: Iterable[int] | None = None,
+        included_expense_ids: Iterable[int] | None = None,
+        excluded_expense_ids: Iterable[int] | None = None,
+        included_payment_ids: Iterable[int] | None = None,
+        included_product_ids: Iterable[str] | None = None,
+        excluded_product_ids: Iterable[str] | None = None,
+        summarize_invoices: SummarizeInvoices | None = None,
+        batch_identifier: str | None = None,
+        gl_interface_identifier: str | None = None,
+    ) -> GLExport:
+        """Export the GL transactions not yet in a batch, as `ConnectWiseClient.export_gl`."""
+        call = self._export_gl_call(
+            thru_date=thru_date,
+            location_id=location_id,
+            export_invoices=export_invoices,
+            export_expenses=export_expenses,
+            export_products=export_products,
+            export_payments=export_payments,
+            included_invoice_ids=included_invoice_ids,
+            excluded_invoice_ids=excluded_invoice_ids,
+            included_expense_ids=included_expense_ids,
+            excluded_expense_ids=excluded_expense_ids,
+            included_payment_ids=included_payment_ids,
+            included_product_ids=included_product_ids,
+            excluded_product_ids=excluded_product_ids,
+            summarize_invoices=summarize_invoices,
+            batch_identifier=batch_identifier,
+            gl_interface_identifier=gl_interface_identifier,
+        )
+        return await self._run(call)
+
+    async def export_batch(self, batch_id: int) -> GLExport:
+        """Export a batch again, as `ConnectWiseClient.export_batch`."""
+        return await self._run(self._export_batch_call(batch_id))
 
     async def get_batch(self, batch_id: int) -> AccountingBatch:
         """The batch with ConnectWise id ``batch_id``; `NotFoundError` if there is none."""

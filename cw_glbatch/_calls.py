@@ -23,7 +23,8 @@ import httpx
 
 from . import _http
 from ._exceptions import ApiError, ClientClosedError, ConfigurationError, NotFoundError
-from ._models import AccountingBatch, GLExport
+from ._export import GLExport
+from ._models import AccountingBatch
 from ._preflight import check_client_options
 from ._reader import MAX_IDENTIFIER_LENGTH
 from ._redact import redact, redact_text
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_TIMEOUT",
+    "EXPORT_PATH",
     "LIMITS",
     "Call",
     "ClientBase",
@@ -52,6 +54,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_PAGE_SIZE = 1000  # ConnectWise's largest page
 BATCHES_PATH = "/finance/accounting/batches"
+EXPORT_PATH = "/finance/accounting/export"
 _MAX_KEPT_BODY = 2000  # characters of a 2xx answer to a create kept when it is not JSON
 
 # Enough kept-alive connections for any sensible concurrency (ConnectWise throttles beyond).
@@ -444,7 +447,26 @@ class ClientBase:
             data = _http.json_value(response.content) if response.content else {}
         except ValueError:
             data = {"body": response.text[:_MAX_KEPT_BODY]}
-        return GLExport(identifier, ids, data if isinstance(data, Mapping) else {"body": data})
+        try:
+            return _http.decode_export(data, "POST", BATCHES_PATH, batch_identifier=identifier)
+        except ApiError as err:  # created all the same
+            logger.warning("created batch %r; its answer could not be read: %s", identifier, err)
+            return GLExport((), identifier, data if isinstance(data, Mapping) else {"body": data})
+
+    def _export_gl_call(self, **options: Any) -> Call[GLExport]:
+        """Checks the arguments now (before any request; `ValueError`), and gives the call."""
+        identifier = options.get("batch_identifier")
+        if identifier is not None and len(identifier) > MAX_IDENTIFIER_LENGTH:
+            raise ValueError(f"batch_identifier is longer than {MAX_IDENTIFIER_LENGTH} characters")
+        return self._export(EXPORT_PATH, _http.export_body(**options))
+
+    def _export_batch_call(self, batch_id: int) -> Call[GLExport]:
+        return self._export(f"{BATCHES_PATH}/{int(batch_id)}/export", _http.export_body())
+
+    def _export(self, path: str, body: bytes) -> Call[GLExport]:
+        """An export changes nothing in ConnectWise: it is sent again as a read would be."""
+        response = yield from self._request("POST", path, content=body, read_only=True)
+        return _http.decode_export(_http.decode_json(response, "POST", path), "POST", path)
 
     def _get_batch_call(self, batch_id: int) -> Call[AccountingBatch]:
         path = f"{BATCHES_PATH}/{int(batch_id)}"
@@ -501,6 +523,7 @@ class ClientBase:
         *,
         params: Mapping[str, str | int] | None = None,
         content: bytes | None = None,
+        read_only: bool = False,
     ) -> Call[httpx.Response]:
         root = self._api_root
         if root is None:  # (the clients look it up first, once, under a lock)
@@ -513,7 +536,13 @@ class ClientBase:
         headers = self._post_headers if content is not None else self._headers
         return (
             yield from self._exchange(
-                method, url, path, params=params, content=content, headers=headers
+                method,
+                url,
+                path,
+                params=params,
+                content=content,
+                headers=headers,
+                read_only=read_only,
             )
         )
 
@@ -526,8 +555,12 @@ class ClientBase:
         headers: Mapping[str, str],
         params: Mapping[str, str | int] | None = None,
         content: bytes | None = None,
+        read_only: bool = False,
     ) -> Call[httpx.Response]:
-        """Send one request until `_retry.decide` says it is answered, failed, or unknown."""
+        """Send one request until `_retry.decide` says it is answered, failed, or unknown.
+
+        ``read_only``: a POST that changes nothing (an export), decided as a GET is.
+        """
         attempt = 0
         while True:
             reply = yield Send(method, url, headers, params, content)
@@ -542,7 +575,7 @@ class ClientBase:
                 retry_after = _http.retry_after_seconds(response.headers.get("retry-after"))
             # A read answered 2xx with a body that is not JSON (a proxy's page) was not read.
             unreadable = (
-                method == "GET"
+                (method == "GET" or read_only)
                 and failure is None
                 and response is not None
                 and response.status_code < 300
@@ -562,6 +595,7 @@ class ClientBase:
                 max_retries=self._max_retries,
                 retry_after=retry_after,
                 jitter=self._rng(),
+                read_only=read_only,
             )
             unknown = decision.verdict is Verdict.OUTCOME_UNKNOWN
             if decision.verdict is Verdict.RETURN and response is not None:

@@ -1,4 +1,4 @@
-"""The cw-glbatch command: create, validate, demo, simulator.
+"""The cw-glbatch command: create, export, validate, demo, simulator.
 
 Exit codes: 0 every batch created with its id (or, for validate, no problem found); 1 some
 batches failed, or are not settled yet; 2 bad input or usage, nothing sent (a journal or success
@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from ._batches import BATCH_ID_VARIABLE, DEFAULT_CONCURRENCY, process_file, stop_kind
+from ._cli_export import add_export_command, run_export
 from ._client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ConnectWiseClient
 from ._console import ProgressDisplay, logging_to
 from ._demo import fault_option, run_demo, run_simulator
 from ._exceptions import ApiError, ConfigurationError, CwGlBatchError, ResultsNotWrittenError
 from ._models import BatchResult, RunReport
-from ._reader import XmlBatchReader
+from ._reader import XmlBatchReader, where_in_file
 from ._settings import Settings
 from ._version import __version__
 
@@ -55,17 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--concurrency", type=_positive, default=DEFAULT_CONCURRENCY)
     create.add_argument("--dry-run", action="store_true", help="check everything, create nothing")
     create.add_argument("--batch-id", help=f"the {BATCH_ID_VARIABLE} value for unnamed batches")
-    create.add_argument("--env-file", type=Path, help="read CW_* settings from this file")
-    create.add_argument(
-        "--max-requests-per-minute", type=_positive, help="a ceiling on the request rate"
-    )
-    create.add_argument(
-        "--max-retries", type=_not_negative, default=DEFAULT_MAX_RETRIES, help="per request"
-    )
-    create.add_argument(
-        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, help="seconds allowed per request"
-    )
+    _add_connection_options(create)
     create.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+
+    _add_connection_options(add_export_command(commands))
 
     validate = commands.add_parser("validate", help="check an input file; send nothing")
     validate.add_argument("--input", required=True, type=Path)
@@ -120,6 +114,19 @@ def _add_verbosity(parser: argparse.ArgumentParser, prefix: str) -> None:
 
 def _verbosity(args: argparse.Namespace) -> int:
     return int(args.verbose + args.command_verbose - args.quiet - args.command_quiet)
+
+
+def _add_connection_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--env-file", type=Path, help="read CW_* settings from this file")
+    command.add_argument(
+        "--max-requests-per-minute", type=_positive, help="a ceiling on the request rate"
+    )
+    command.add_argument(
+        "--max-retries", type=_not_negative, default=DEFAULT_MAX_RETRIES, help="per request"
+    )
+    command.add_argument(
+        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, help="seconds allowed per request"
+    )
 
 
 def _whole(text: str, least: int) -> int:
@@ -284,14 +291,24 @@ def _validate(args: argparse.Namespace) -> int:
     for batch in XmlBatchReader(args.input):
         count += 1
         for error in batch.errors:
+            line, column, message = where_in_file(error)
             problems.append(
-                {"batch_line": batch.line, "identifier": batch.identifier, "problem": error}
+                {
+                    "batch_line": batch.line,
+                    "identifier": batch.identifier,
+                    "problem": error,
+                    "line": line,
+                    "column": column,
+                    "message": message,
+                }
             )
     if args.json:
         print(json.dumps({"batches": count, "problems": problems}, indent=2))
     else:
-        for problem in problems:
-            print(f"{args.input}: batch at line {problem['batch_line']}: {problem['problem']}")
+        for problem in problems:  # file:line:column: as editors and compilers write it
+            where = ":".join(str(p) for p in (problem["line"], problem["column"]) if p)
+            owner = f"batch at line {problem['batch_line']}"
+            print(f"{args.input}:{where}: {problem['message']} ({owner})")
         print(f"{count} batches, {len(problems)} problems")
     return EXIT_FAILED if problems else EXIT_OK
 
@@ -299,6 +316,9 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "create":
         return _create(args)
+    if args.command == "export":
+        client = _client(Settings.load(args.env_file), args)
+        return run_export(args, client, quiet=_verbosity(args) < 0)
     if args.command == "validate":
         return _validate(args)
     if args.command == "demo":

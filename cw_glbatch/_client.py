@@ -11,6 +11,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import date
 from types import TracebackType
 from typing import TypeVar
 
@@ -33,7 +34,9 @@ from ._calls import (
     ssl_context,
 )
 from ._exceptions import ConfigurationError
-from ._models import AccountingBatch, GLExport
+from ._export import GLExport
+from ._http import SummarizeInvoices
+from ._models import AccountingBatch
 
 __all__ = [
     "BATCHES_PATH",
@@ -204,6 +207,92 @@ class ConnectWiseClient(ClientBase):
             gl_interface_identifier=gl_interface_identifier,
         )
         return self._run(call)
+
+    def export_gl(
+        self,
+        *,
+        thru_date: date | str | None = None,
+        location_id: int | None = None,
+        export_invoices: bool = True,
+        export_expenses: bool = True,
+        export_products: bool = True,
+        export_payments: bool | None = None,
+        included_invoice_ids: Iterable[int] | None = None,
+        excluded_invoice_ids: Iterable[int] | None = None,
+        included_expense_ids: Iterable[int] | None = None,
+        excluded_expense_ids: Iterable[int] | None = None,
+        included_payment_ids: Iterable[int] | None = None,
+        included_product_ids: Iterable[str] | None = None,
+        excluded_product_ids: Iterable[str] | None = None,
+        summarize_invoices: SummarizeInvoices | None = None,
+        batch_identifier: str | None = None,
+        gl_interface_identifier: str | None = None,
+    ) -> GLExport:
+        """Export the GL transactions not yet in a batch: ``POST /finance/accounting/export``.
+
+        It changes nothing in ConnectWise, so it is retried like a GET. Post the export to your
+        ledger, then create batches holding its `GLExport.gl_entry_ids` (one batch per kind:
+        `GLExport.batch_requests`) so the transactions are not exported again.
+
+        Args:
+            thru_date: Export transactions up to this date (a `datetime.date`, a
+                `datetime.datetime`, or ISO 8601 text); all when ``None``.
+            location_id: Only this ConnectWise location (``locationId``).
+            export_invoices: Include invoices (``exportInvoicesFlag``).
+            export_expenses: Include expenses (``exportExpensesFlag``).
+            export_products: Include products, i.e. procurement (``exportProductsFlag``).
+            export_payments: ``exportPaymentsFlag``; not sent when ``None``.
+            included_invoice_ids: Only these invoices (ids of ``/unpostedinvoices``).
+            excluded_invoice_ids: Leave these invoices out.
+            included_expense_ids: Only these expenses (ids of ``/unpostedexpenses``).
+            excluded_expense_ids: Leave these expenses out.
+            included_payment_ids: Only these payments.
+            included_product_ids: Only these products (ConnectWise's ids are strings here).
+            excluded_product_ids: Leave these products out.
+            summarize_invoices: ``"Default"``, ``"Condensed"`` or ``"Detailed"``.
+            batch_identifier: ``batchIdentifier`` (at most 50 characters).
+            gl_interface_identifier: ``glInterfaceIdentifier``.
+
+        Returns:
+            The `GLExport`: its records, typed, and the answer's JSON kept whole.
+
+        Raises:
+            ValueError: An argument ConnectWise would refuse (nothing is sent).
+            ApiError: The export failed, after the retries that were safe; also when the answer
+                is not a GL export or holds ids that cannot be read.
+        """
+        call = self._export_gl_call(
+            thru_date=thru_date,
+            location_id=location_id,
+            export_invoices=export_invoices,
+            export_expenses=export_expenses,
+            export_products=export_products,
+            export_payments=export_payments,
+            included_invoice_ids=included_invoice_ids,
+            excluded_invoice_ids=excluded_invoice_ids,
+            included_expense_ids=included_expense_ids,
+            excluded_expense_ids=excluded_expense_ids,
+            included_payment_ids=included_payment_ids,
+            included_product_ids=included_product_ids,
+            excluded_product_ids=excluded_product_ids,
+            summarize_invoices=summarize_invoices,
+            batch_identifier=batch_identifier,
+            gl_interface_identifier=gl_interface_identifier,
+        )
+        return self._run(call)
+
+    def export_batch(self, batch_id: int) -> GLExport:
+        """Export a batch again: ``POST /finance/accounting/batches/{id}/export``.
+
+        The GL export of the transactions batch ``batch_id`` holds, as creating it answered:
+        for posting them to a ledger again (the ledger step failed after the batch was made,
+        or an audit). It changes nothing, so it is retried like a GET.
+
+        Raises:
+            NotFoundError: There is no batch ``batch_id``.
+            ApiError: As for `export_gl`.
+        """
+        return self._run(self._export_batch_call(batch_id))
 
     def get_batch(self, batch_id: int) -> AccountingBatch:
         """The batch with ConnectWise id ``batch_id``; `NotFoundError` if there is none."""

@@ -15,17 +15,20 @@ import re
 import ssl
 import time
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timezone
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from . import _exceptions as exc
 from ._exceptions import ApiError, FieldError
+from ._export import GLExport
 from ._models import AccountingBatch
 from ._redact import redact_text
 from ._retry import Failure
+from ._spool import MAX_GL_REC_ID
 
 __all__ = [
     "COMPANY_INFO_PATH",
@@ -34,8 +37,10 @@ __all__ = [
     "batch_body",
     "condition_string",
     "decode_batch",
+    "decode_export",
     "decode_json",
     "error_for_response",
+    "export_body",
     "identifier_conditions",
     "is_condition_safe",
     "is_json",
@@ -44,6 +49,7 @@ __all__ = [
     "next_link",
     "origin_of",
     "retry_after_seconds",
+    "thru_date_text",
     "transport_error",
     "transport_failure",
 ]
@@ -96,6 +102,107 @@ def batch_body(
     }
     if summarize_expenses is not None:
         body["summarizeExpenses"] = summarize_expenses
+    if gl_interface_identifier is not None:
+        body["glInterfaceIdentifier"] = gl_interface_identifier
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+SummarizeInvoices = Literal["Default", "Condensed", "Detailed"]
+
+
+def thru_date_text(value: date | str) -> str:
+    """A thru date as ConnectWise's ``date-time`` text, ``2026-11-30T00:00:00Z``.
+
+    A `datetime.date` or ``"YYYY-MM-DD"`` means that day at 00:00 UTC; a `datetime.datetime` or
+    ISO 8601 text with a time is converted to UTC (a time without an offset is taken as UTC).
+    `ValueError` for anything else.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date and time"
+            ) from None
+        if len(text) == 10:
+            value = value.date()
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+def _id_list(name: str, values: Iterable[int] | None) -> dict[str, list[int]]:
+    if values is None:
+        return {}
+    ids = list(values)
+    bad = [v for v in ids if type(v) is not int or not 0 < v <= MAX_GL_REC_ID]
+    if bad:
+        raise ValueError(f"{name} must hold record ids (whole numbers from 1), not {bad[:5]}")
+    return {name: ids}
+
+
+def export_body(
+    *,
+    thru_date: date | str | None = None,
+    location_id: int | None = None,
+    export_invoices: bool = True,
+    export_expenses: bool = True,
+    export_products: bool = True,
+    export_payments: bool | None = None,
+    included_invoice_ids: Iterable[int] | None = None,
+    excluded_invoice_ids: Iterable[int] | None = None,
+    included_expense_ids: Iterable[int] | None = None,
+    excluded_expense_ids: Iterable[int] | None = None,
+    included_payment_ids: Iterable[int] | None = None,
+    included_product_ids: Iterable[str] | None = None,
+    excluded_product_ids: Iterable[str] | None = None,
+    summarize_invoices: SummarizeInvoices | None = None,
+    batch_identifier: str | None = None,
+    gl_interface_identifier: str | None = None,
+) -> bytes:
+    """The JSON body of ``POST /finance/accounting/export`` (``ExportAccountingBatchRequest``).
+
+    The three kind flags are always sent; every other field only when given. `ValueError` for
+    a value ConnectWise would refuse.
+    """
+    body: dict[str, Any] = {
+        "exportInvoicesFlag": export_invoices,
+        "exportExpensesFlag": export_expenses,
+        "exportProductsFlag": export_products,
+    }
+    if not (export_invoices or export_expenses or export_products or export_payments):
+        raise ValueError("nothing to export: every export_* flag is false")
+    if thru_date is not None:
+        body["thruDate"] = thru_date_text(thru_date)
+    if location_id is not None:
+        if type(location_id) is not int or location_id < 1:
+            raise ValueError(f"location_id must be a whole number from 1, not {location_id!r}")
+        body["locationId"] = location_id
+    if export_payments is not None:
+        body["exportPaymentsFlag"] = export_payments
+    body.update(_id_list("includedInvoiceIds", included_invoice_ids))
+    body.update(_id_list("excludedInvoiceIds", excluded_invoice_ids))
+    body.update(_id_list("includedExpenseIds", included_expense_ids))
+    body.update(_id_list("excludedExpenseIds", excluded_expense_ids))
+    body.update(_id_list("includedPaymentIds", included_payment_ids))
+    for name, products in (
+        ("includedProductIds", included_product_ids),
+        ("excludedProductIds", excluded_product_ids),
+    ):
+        if products is not None:
+            body[name] = [str(product) for product in products]
+    if summarize_invoices is not None:
+        if summarize_invoices not in get_args(SummarizeInvoices):
+            raise ValueError(
+                f"summarize_invoices must be one of {', '.join(get_args(SummarizeInvoices))}, "
+                f"not {summarize_invoices!r}"
+            )
+        body["summarizeInvoices"] = summarize_invoices
+    if batch_identifier is not None:
+        body["batchIdentifier"] = batch_identifier
     if gl_interface_identifier is not None:
         body["glInterfaceIdentifier"] = gl_interface_identifier
     return json.dumps(body, separators=(",", ":")).encode()
@@ -392,3 +499,15 @@ def decode_batch(data: object, method: str, path: str) -> AccountingBatch:
         return AccountingBatch.from_json(data)
     except ValueError as err:
         raise ApiError(f"unexpected batch in the answer: {err}", method=method, path=path) from None
+
+
+def decode_export(
+    data: object, method: str, path: str, *, batch_identifier: str | None = None
+) -> GLExport:
+    """A ``GLExport`` answer decoded; `ApiError` if it is not one or its ids cannot be read."""
+    try:
+        return GLExport.from_json(data, batch_identifier=batch_identifier)
+    except ValueError as err:
+        raise ApiError(
+            f"unexpected GL export in the answer: {err}", method=method, path=path
+        ) from None

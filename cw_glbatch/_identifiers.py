@@ -75,6 +75,19 @@ def request_problems(request: BatchRequest) -> list[str]:
         problems.append(f"not GL entry ids (whole numbers from 1 to {MAX_GL_REC_ID}): {bad[:5]}")
     if len(set(ids)) != len(ids) and not request.errors:
         problems.append("a GL entry id is repeated in the batch")
+    for name, value in request.batch_options().items():
+        kind = str if name == "gl_interface_identifier" else bool
+        if not isinstance(value, kind):
+            problems.append(f"{name} must be {kind.__name__} or None, not {value!r}")
+    if (request.export_invoices, request.export_expenses, request.export_products) == (
+        False,
+        False,
+        False,
+    ):
+        problems.append(
+            "exportInvoicesFlag, exportExpensesFlag and exportProductsFlag are all false: "
+            "ConnectWise needs a batch to export at least one kind"
+        )
     return problems
 
 

@@ -62,8 +62,14 @@ def ids_digest(ids: Iterable[int]) -> bytes:
 
 
 def fingerprint(request: BatchRequest) -> str:
-    """A short digest of what a request asks for: its identifier as written and its ids."""
+    """A short digest of what a request asks for: identifier as written, ids, options if any.
+
+    Options enter only when given, so a request without them digests as it always did.
+    """
     text = f"{request.identifier}\0{','.join(map(str, request.gl_rec_ids))}"
+    options = request.batch_options()
+    if options:
+        text += "\0" + json.dumps(options, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 

@@ -10,6 +10,7 @@ import attrs
 from ._exceptions import ApiError, FieldError
 
 __all__ = [
+    "BATCH_OPTIONS",
     "INVALID_INPUT",
     "NOT_SENT",
     "OUTCOME_UNKNOWN",
@@ -18,7 +19,6 @@ __all__ = [
     "BatchError",
     "BatchRequest",
     "BatchResult",
-    "GLExport",
     "Progress",
     "RunReport",
     "Status",
@@ -33,6 +33,15 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 INVALID_INPUT = "InvalidInput"  # the batch cannot be sent as it is
 NOT_SENT = "NotSent"  # the run stopped before sending it
 OUTCOME_UNKNOWN = "OutcomeUnknown"  # sent, and whether it was created could not be told
+
+# The per-batch options of a request: BatchRequest's field, and the XML element that carries it.
+BATCH_OPTIONS: dict[str, str] = {
+    "export_invoices": "exportInvoicesFlag",
+    "export_expenses": "exportExpensesFlag",
+    "export_products": "exportProductsFlag",
+    "summarize_expenses": "summarizeExpenses",
+    "gl_interface_identifier": "glInterfaceIdentifier",
+}
 
 
 def _tuple_of_int(values: Iterable[int]) -> tuple[int, ...]:
@@ -67,6 +76,15 @@ class BatchRequest:
             fail file gives them back for correction instead of dropping them.
         unknown_xml: Elements or text inside the ``<Batch>`` that the reader does not know,
             re-serialized, kept for the same reason.
+        gl_entry_id_lists: The ``<glEntryIds>`` values as written (``"1010,1011,1012"``), a
+            tuple; the valid ids in them are in ``gl_rec_ids`` too. Kept so that a fail file
+            gives the lists back as they were; callers building requests leave it empty.
+        export_invoices: ``exportInvoicesFlag`` for the batch; ``None`` when not given (sent
+            as ``true``, as are the other two flags when not given).
+        export_expenses: ``exportExpensesFlag``; ``None`` when not given.
+        export_products: ``exportProductsFlag``; ``None`` when not given.
+        summarize_expenses: ``summarizeExpenses``; ``None`` when not given (not sent).
+        gl_interface_identifier: ``glInterfaceIdentifier``; ``None`` when not given (not sent).
     """
 
     identifier: str | None = None
@@ -75,6 +93,18 @@ class BatchRequest:
     errors: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     invalid_gl_rec_ids: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     unknown_xml: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    # No converter: it would cost every request, and only the reader fills this in.
+    gl_entry_id_lists: tuple[str, ...] = attrs.field(default=(), kw_only=True)
+    export_invoices: bool | None = attrs.field(default=None, kw_only=True)
+    export_expenses: bool | None = attrs.field(default=None, kw_only=True)
+    export_products: bool | None = attrs.field(default=None, kw_only=True)
+    summarize_expenses: bool | None = attrs.field(default=None, kw_only=True)
+    gl_interface_identifier: str | None = attrs.field(default=None, kw_only=True)
+
+    def batch_options(self) -> dict[str, Any]:
+        """The options given for the batch, as `ConnectWiseClient.create_batch` keywords."""
+        values = {name: getattr(self, name) for name in BATCH_OPTIONS}
+        return {name: value for name, value in values.items() if value is not None}
 
 
 @attrs.frozen
@@ -196,30 +226,6 @@ class AccountingBatch:
             export_products=_optional(data, "exportProductsFlag", bool),
             date_entered=_optional(info, "dateEntered", str) if isinstance(info, Mapping) else None,
         )
-
-
-@attrs.frozen
-class GLExport:
-    """ConnectWise's answer to creating a batch: the GL export of its transactions.
-
-    It does not hold the new batch's id; look the identifier up for that
-    (`ConnectWiseClient.find_batches`).
-
-    Attributes:
-        batch_identifier: The identifier the batch was created with.
-        gl_rec_ids: The GL entry ids that were sent.
-        data: The ``GLExport`` body as ConnectWise sent it (``transactions``, ``expenses``, ...).
-    """
-
-    batch_identifier: str
-    gl_rec_ids: tuple[int, ...] = attrs.field(converter=_tuple_of_int)
-    data: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
-
-    @property
-    def transactions(self) -> list[Any]:
-        """The exported transactions (``data["transactions"]``), empty when absent."""
-        value = self.data.get("transactions")
-        return value if isinstance(value, list) else []
 
 
 @attrs.frozen

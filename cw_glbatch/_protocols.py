@@ -47,7 +47,11 @@ class BatchClient(Protocol):
         ...
 
     def create_batch(self, identifier: str, gl_rec_ids: Iterable[int]) -> object:
-        """Create one batch; raise an `ApiError` subclass when it is not created."""
+        """Create one batch; raise an `ApiError` subclass when it is not created.
+
+        A request with options of its own (``<exportInvoicesFlag>``...) passes them as
+        keywords too, `BatchRequest.batch_options()`: accept ``**options`` to take such input.
+        """
         ...
 
     def list_batches(
@@ -93,7 +97,11 @@ class AsyncBatchClient(Protocol):
         ...
 
     async def create_batch(self, identifier: str, gl_rec_ids: Iterable[int]) -> object:
-        """Create one batch; raise an `ApiError` subclass when it is not created."""
+        """Create one batch; raise an `ApiError` subclass when it is not created.
+
+        A request with options of its own (``<exportInvoicesFlag>``...) passes them as
+        keywords too, `BatchRequest.batch_options()`: accept ``**options`` to take such input.
+        """
         ...
 
     def list_batches(

@@ -15,32 +15,53 @@ from __future__ import annotations
 
 import os
 import pyexpat
+import re
 from array import array
 from collections import Counter
 from collections.abc import Iterator
 from pyexpat import errors as expat_errors
-from typing import BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from ._exceptions import InputError
-from ._models import BatchRequest
+from ._export import gl_id
+from ._id_list import IdListSplitter, Item
+from ._models import BATCH_OPTIONS, BatchRequest
 from ._spool import MAX_GL_REC_ID, BatchSpool, IdBitmap
 from ._writer import xml_text
 
-__all__ = ["MAX_IDENTIFIER_LENGTH", "XmlBatchReader"]
+__all__ = ["MAX_IDENTIFIER_LENGTH", "XmlBatchReader", "where_in_file"]
 
 MAX_IDENTIFIER_LENGTH = 50  # ConnectWise's limit for batchIdentifier
 MAX_VALUE_LENGTH = 4096  # characters in one value; longer refuses the file
+MAX_LIST_LENGTH = 256 * 1024  # characters in one <glEntryIds> (some 30,000 ids)
 MAX_UNKNOWN_LENGTH = 64 * 1024  # characters of unknown content kept per batch
 MAX_DEPTH = 64  # the format needs 4 levels
 _IGNORED = frozenset({"batchId", "error"})  # what XmlResultWriter adds; skipped on input
+_OPTIONS = {element: field for field, element in BATCH_OPTIONS.items()}
+_TEXT_OPTIONS = frozenset({"glInterfaceIdentifier"})  # the others are true or false
+_BOOLEANS = {"true": True, "false": False}
+_NOT_AN_ID = f"is not a GL entry id (a whole number from 1 to {MAX_GL_REC_ID})"
 _NOTHING_SENT = "Nothing was sent: correct the file and run again."
 
 # Where the handlers are. _ID is the hot path: a <glRecId>, which is not pushed on the stack.
-_DOC, _ROOT, _BATCH, _IDS, _ID, _IDENT, _IGNORE, _UNKNOWN, _DONE = range(9)
+# _LIST is inside a <glEntryIds>, _OPTION inside a per-batch option such as <exportInvoicesFlag>.
+_DOC, _ROOT, _BATCH, _IDS, _ID, _IDENT, _IGNORE, _UNKNOWN, _DONE, _LIST, _OPTION = range(11)
 _GUARD = DefusedXMLParser(forbid_dtd=True, forbid_entities=True, forbid_external=True)
+
+
+_WHERE = re.compile(r"line (\d+)(?:, column (\d+))?: ")
+
+
+def where_in_file(error: str) -> tuple[int | None, int | None, str]:
+    """A batch error's line, column (or None) and message: ``"line 5, column 3: x"``."""
+    match = _WHERE.match(error)
+    if match is None:
+        return None, None, error
+    column = match.group(2)
+    return int(match.group(1)), None if column is None else int(column), error[match.end() :]
 
 
 class _Refusal(Exception):  # noqa: N818 - internal signal, turned into InputError
@@ -48,20 +69,29 @@ class _Refusal(Exception):  # noqa: N818 - internal signal, turned into InputErr
         self.reason, self.line, self.column = reason, line, column
 
 
+_KNOWN_IN_BATCH = frozenset({"batchIdentifier", "glRecIds", "glEntryIds"})
+
+
 class _Handlers:
     """Expat callbacks: a small state machine over the four levels of the format."""
 
     __slots__ = (
         "_batch_line", "_depth", "_errors", "_fragment", "_has_identifier", "_has_ids",
-        "_identifier", "_ids", "_ids_line", "_invalid", "_parser", "_resume", "_seen", "_spool",
-        "_text", "_unknown", "_unknown_size", "closed_at", "stack", "state",
+        "_identifier", "_ids", "_ids_line", "_invalid", "_list", "_list_problems", "_listed",
+        "_lists", "_option", "_options", "_parser",
+        "_resume", "_seen", "_spool", "_text", "_unknown", "_unknown_size", "closed_at", "stack",
+        "state",
     )  # fmt: skip
     _identifier: str | None
-    _ids: array[int]
+    _ids: array[int]  # 4 bytes per id while the batch is checked
     _errors: list[str]
     _invalid: list[str]
     _unknown: list[str]
     _fragment: list[str]
+    _lists: list[str]
+    _list: IdListSplitter
+    _listed: dict[int, tuple[int, int]]
+    _options: dict[str, Any]  # BatchRequest field -> value read, None while unknown
     stack: list[tuple[str, int]]
 
     def __init__(self, parser: pyexpat.XMLParserType, spool: BatchSpool) -> None:
@@ -89,8 +119,15 @@ class _Handlers:
     def refuse(self, reason: str) -> NoReturn:
         raise _Refusal(reason, self._line(), self._parser.CurrentColumnNumber + 1)
 
+    # Errors start with where they are, as `where_in_file` reads them back.
     def _error(self, message: str, line: int | None = None) -> None:
         self._errors.append(f"line {self._line() if line is None else line}: {message}")
+
+    def _error_at(self, message: str, at: tuple[int, int]) -> None:
+        self._errors.append(f"line {at[0]}, column {at[1]}: {message}")
+
+    def _here(self) -> tuple[int, int]:
+        return self._parser.CurrentLineNumber, self._parser.CurrentColumnNumber + 1
 
     def _begin_batch(self, line: int) -> None:
         self._batch_line = line
@@ -103,6 +140,10 @@ class _Handlers:
         self._invalid = []
         self._unknown = []
         self._unknown_size = 0
+        self._lists = []  # the <glEntryIds> values, as written
+        self._listed = {}  # id -> where its last <glEntryIds> item is
+        self._list_problems = 0
+        self._options = {}
 
     # -- start tags ------------------------------------------------------------------------
 
@@ -145,7 +186,7 @@ class _Handlers:
             )
 
     def _start_in_batch(self, name: str, attrs: dict[str, str]) -> None:
-        if name in ("glRecIds", "batchIdentifier") and attrs:
+        if attrs and (name in _KNOWN_IN_BATCH or name in _OPTIONS):
             self._refuse_attributes(name, attrs)
         if name in ("glRecIds", "batchIdentifier") and (
             self._has_ids if name == "glRecIds" else self._has_identifier
@@ -157,6 +198,15 @@ class _Handlers:
             self._has_ids = True
             self._ids_line = self._line()
             self.state = _IDS
+        elif name == "glEntryIds":
+            self._begin_list()
+        elif name in _OPTIONS:
+            if _OPTIONS[name] in self._options:
+                self._error(f"a second <{name}> in this <Batch>")
+                self._begin_unknown(name, attrs)  # kept, so the fail file gives it back
+            else:
+                self._options[_OPTIONS[name]] = None
+                self._option, self._text, self.state = name, "", _OPTION
         elif name == "batchIdentifier":
             self._has_identifier = True
             self.state = _IDENT
@@ -165,7 +215,8 @@ class _Handlers:
             self._resume, self._depth, self.state = _BATCH, 1, _IGNORE
         else:
             self._error(
-                f"unknown element <{name}> in <Batch> (expected <batchIdentifier>, <glRecIds>)"
+                f"unknown element <{name}> in <Batch> (expected <batchIdentifier>, <glRecIds>, "
+                "<glEntryIds>, or a batch option such as <exportInvoicesFlag>)"
             )
             self._begin_unknown(name, attrs)
 
@@ -207,12 +258,14 @@ class _Handlers:
             self._text += text
             if len(self._text) > MAX_VALUE_LENGTH:
                 self._too_long()
-        elif self.state in (_IDENT, _UNKNOWN) or not text.isspace():
+        elif self.state == _LIST:
+            self._list_data(text)
+        elif self.state in (_IDENT, _UNKNOWN, _OPTION) or not text.isspace():
             self._other_data(text)
 
     def _other_data(self, text: str) -> None:
         state = self.state
-        if state == _IDENT:
+        if state in (_IDENT, _OPTION):
             self._text += text
             if len(self._text) > MAX_VALUE_LENGTH:
                 self._too_long()
@@ -256,9 +309,9 @@ class _Handlers:
                 self.state = self._resume
                 if state == _UNKNOWN:
                     self._unknown.append("".join(self._fragment))
-        elif state == _IDENT:
+        elif state in (_IDENT, _LIST, _OPTION):
             self.state = _BATCH
-            self._end_identifier(self._text.strip())
+            self._end_value(state)
         elif state == _IDS:
             self.state = _BATCH
         elif state == _BATCH:
@@ -268,31 +321,85 @@ class _Handlers:
             self.state = _DONE
             self.closed_at = self._line()
 
+    def _end_value(self, state: int) -> None:
+        if state == _IDENT:
+            self._end_identifier(self._text.strip())
+        elif state == _LIST:
+            self._end_list()
+        else:
+            self._end_option(self._option, self._text)
+
     def _odd_id(self, text: str) -> None:
         """A glRecId that is not 1 to 9 plain digits: padded, 10 digits long, or invalid."""
-        if len(text) <= 10 and text.isdigit() and text.isascii() and 0 < int(text) <= MAX_GL_REC_ID:
-            self._ids.append(int(text))
+        if (value := gl_id(text)) is not None:
+            self._ids.append(value)
         else:
             self._invalid.append(text)
-            self._error(
-                f"glRecId {_shorten(text)!r} is not a GL entry id "
-                f"(a whole number from 1 to {MAX_GL_REC_ID})"
+            self._error(f"glRecId {_shorten(text)!r} {_NOT_AN_ID}")
+
+    # -- <glEntryIds>: comma-separated ids, each problem reported at its item ------------------
+
+    def _begin_list(self) -> None:
+        self._list = IdListSplitter()
+        self.state = _LIST
+        # Unbuffered, expat reports each piece of text where it starts: items get columns.
+        self._parser.buffer_text = False
+
+    def _list_data(self, text: str) -> None:
+        for item in self._list.feed(text, self._here()):
+            self._list_item(item)
+        if self._list.size > MAX_LIST_LENGTH:
+            self.refuse(
+                f"a <glEntryIds> longer than {MAX_LIST_LENGTH} characters; split the batch."
             )
 
+    def _list_item(self, item: Item) -> None:
+        value = gl_id(item.text)
+        if value is not None:
+            self._ids.append(value)
+            self._listed[value] = item.at
+            return
+        self._list_problems += 1
+        if item.text:
+            self._error_at(f"glEntryIds item {_shorten(item.text)!r} {_NOT_AN_ID}", item.at)
+        else:
+            self._error_at("an empty item in <glEntryIds> (two commas, or one at an end)", item.at)
+
+    def _end_list(self) -> None:
+        self._parser.buffer_text = True
+        for item in self._list.end(self._here()):
+            self._list_item(item)
+        self._lists.append(self._list.text)
+
+    def _end_option(self, name: str, text: str) -> None:
+        field, value = _OPTIONS[name], text.strip()
+        if name in _TEXT_OPTIONS:
+            self._options[field] = value or None
+        elif value in _BOOLEANS:
+            self._options[field] = _BOOLEANS[value]
+        else:
+            self._error(f"<{name}> is {_shorten(value)!r}; write true or false")
+            self._unknown.append(f"<{name}>{xml_text(text)}</{name}>")
+
+    def _id_problem(self, value: int, problem: str) -> None:
+        """Report an id's problem at its <glEntryIds> item, else at the <glRecIds>."""
+        at = self._listed.get(value)
+        if at is None:
+            self._error(f"glRecId {value} {problem}", self._ids_line)
+        else:
+            self._error_at(f"glEntryIds item {value} {problem}", at)
+
     def _collect_ids(self) -> array[int]:
-        """The batch's ids, checked for repeats in bulk."""
+        """The batch's ids, checked for repeats in bulk (a 0 was reported where it stood)."""
         ids = self._ids
         repeats = self._seen.add_all(ids)
         if repeats:
             counts = Counter(ids)
             for value, times_seen in Counter(repeats).items():
                 if counts[value] > 1:
-                    self._error(f"glRecId {value} is repeated in this batch", self._ids_line)
+                    self._id_problem(value, "is repeated in this batch")
                 if times_seen == counts[value]:  # even its first occurrence was seen before
-                    self._error(
-                        f"glRecId {value} is already in an earlier batch of this file",
-                        self._ids_line,
-                    )
+                    self._id_problem(value, "is already in an earlier batch of this file")
         return ids
 
     def _end_identifier(self, identifier: str) -> None:
@@ -305,12 +412,19 @@ class _Handlers:
 
     def _end_batch(self) -> None:
         ids = self._collect_ids()
-        if not self._has_ids:
-            self._error("this <Batch> has no <glRecIds>", self._batch_line)
-        elif not ids and not self._invalid:
-            self._error("this <Batch> has an empty <glRecIds>", self._batch_line)
+        if not self._has_ids and not self._lists:
+            self._error("this <Batch> has no <glRecIds> or <glEntryIds>", self._batch_line)
+        elif not ids and not self._invalid and not self._list_problems:
+            empty = "<glRecIds>" if self._has_ids else "<glEntryIds>"
+            self._error(f"this <Batch> has an empty {empty}", self._batch_line)
+        options = self._options and {f: v for f, v in self._options.items() if v is not None}
         self._spool.add(
-            self._batch_line, self._identifier, ids, (self._errors, self._invalid, self._unknown)
+            self._batch_line,
+            self._identifier,
+            ids,
+            (self._errors, self._invalid, self._unknown),
+            options=options,
+            lists=self._lists,
         )
 
     # -- what went wrong -------------------------------------------------------------------

@@ -79,6 +79,7 @@ def decide(
     max_retries: int = 0,
     retry_after: float | None = None,
     jitter: float = 0.0,
+    read_only: bool = False,
 ) -> Decision:
     """What to do with the answer to attempt number ``attempt`` (0 for the first) of a request.
 
@@ -90,10 +91,14 @@ def decide(
         max_retries: How many times it may be sent again in all.
         retry_after: The server's ``Retry-After``, in seconds, if it sent one.
         jitter: A number in ``[0, 1)`` that spreads backoff waits (random in real use).
+        read_only: The request changes nothing (a POST that only reads, such as an export):
+            it is decided as a GET is.
 
     Returns:
         The `Decision`.
     """
+    if read_only:
+        method = "GET"
     if status is None:
         if failure is Failure.PERMANENT:
             return Decision(Verdict.RAISE)

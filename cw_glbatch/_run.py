@@ -373,7 +373,7 @@ class Run:
         if self.stop.is_set() or self.caller_stop.is_set():
             return self._not_sent(request, identifier)
         try:
-            self.client.create_batch(identifier, request.gl_rec_ids)
+            self.client.create_batch(identifier, request.gl_rec_ids, **request.batch_options())
         except OutcomeUnknownError as err:
             return self._recover_unknown_outcome(request, identifier, self.finder.baseline, err)
         except (AuthenticationError, PermissionDeniedError) as err:
@@ -417,7 +417,7 @@ class Run:
                 break
             logger.info("batch %r was not created; sending it again", identifier)
             try:
-                self.client.create_batch(identifier, request.gl_rec_ids)
+                self.client.create_batch(identifier, request.gl_rec_ids, **request.batch_options())
             except (OutcomeUnknownError, ValidationError) as err:
                 # A refusal may mean the first POST was still being processed when we looked.
                 error = err

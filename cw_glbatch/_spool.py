@@ -7,12 +7,13 @@ temporary file. Memory therefore stays flat whatever the size of the input.
 
 from __future__ import annotations
 
+import json
 import mmap
 import struct
 import tempfile
 from array import array
-from collections.abc import Generator, Iterator, Sequence
-from typing import IO
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from typing import IO, Any
 
 from ._models import BatchRequest
 
@@ -20,7 +21,7 @@ __all__ = ["MAX_GL_REC_ID", "BatchSpool", "IdBitmap"]
 
 MAX_GL_REC_ID = 2**31 - 1  # ConnectWise ids are 32-bit signed integers
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
-_HEADER = struct.Struct("<9I")
+_HEADER = struct.Struct("<10I")
 _NONE = 0xFFFFFFFF
 _SEP = "\0"  # cannot occur in XML text, so it can separate strings read from XML
 
@@ -62,12 +63,21 @@ def _unpack(data: bytes, count: int) -> tuple[str, ...]:
     return tuple(data.decode("utf-8", "surrogatepass").split(_SEP)) if count else ()
 
 
+def _extras(options: Mapping[str, Any], lists: Sequence[str]) -> bytes:
+    """The rarely given parts of a request (options, ``<glEntryIds>`` lists) as JSON, or b""."""
+    if not lists and not options:
+        return b""  # the usual case, decided without building anything
+    extras = {"options": dict(options), "lists": tuple(lists)}
+    return json.dumps(extras, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
 class BatchSpool:
     """An append-then-replay store of `BatchRequest`s, in memory first, on disk when large.
 
-    A record is a header of nine unsigned 32-bit numbers (line, identifier length or
-    ``0xFFFFFFFF`` for none, id count, then count and byte length of each string list), followed
-    by the identifier, the ids as 32-bit integers, and the three string lists.
+    A record is a header of ten unsigned 32-bit numbers (line, identifier length or
+    ``0xFFFFFFFF`` for none, id count, count and byte length of each string list, byte length of
+    the extras), followed by the identifier, the ids as 32-bit integers, the three string lists,
+    and the extras: the options and ``<glEntryIds>`` lists as JSON, when the request has any.
     """
 
     def __init__(self) -> None:
@@ -81,6 +91,8 @@ class BatchSpool:
             request.identifier,
             array("i", request.gl_rec_ids),
             (request.errors, request.invalid_gl_rec_ids, request.unknown_xml),
+            options=request.batch_options(),
+            lists=request.gl_entry_id_lists,
         )
 
     def add(
@@ -88,22 +100,27 @@ class BatchSpool:
         line: int,
         identifier: str | None,
         ids: array[int],
-        lists: tuple[Sequence[str], Sequence[str], Sequence[str]],
+        texts: tuple[Sequence[str], Sequence[str], Sequence[str]],
+        *,
+        options: Mapping[str, Any],
+        lists: Sequence[str],
     ) -> None:
         """Store one request given by its parts: its ids stay 4 bytes each until replayed."""
         name = b"" if identifier is None else identifier.encode()
-        blobs = [_pack(tuple(values)) for values in lists]
+        blobs = [_pack(tuple(values)) for values in texts]
+        extras = _extras(options, lists)
         header = _HEADER.pack(
             line,
             _NONE if identifier is None else len(name),
             len(ids),
             *(
                 n
-                for values, blob in zip(lists, blobs, strict=True)
+                for values, blob in zip(texts, blobs, strict=True)
                 for n in (len(values), len(blob))
             ),
+            len(extras),
         )
-        self._file.write(b"".join((header, name, ids.tobytes(), *blobs)))
+        self._file.write(b"".join((header, name, ids.tobytes(), *blobs, extras)))
         self.count += 1
 
     def replay(self) -> _Replay:
@@ -115,7 +132,7 @@ class BatchSpool:
         self._file.seek(0)
         try:
             while header := read(_HEADER.size):
-                line, id_len, n_ids, *sizes = _HEADER.unpack(header)
+                line, id_len, n_ids, *sizes, extras_size = _HEADER.unpack(header)
                 identifier = None if id_len == _NONE else read(id_len).decode()
                 ids = array("i")
                 ids.frombytes(read(n_ids * ids.itemsize))
@@ -123,7 +140,20 @@ class BatchSpool:
                     _unpack(read(size), count)
                     for count, size in zip(sizes[::2], sizes[1::2], strict=True)
                 )
-                yield BatchRequest(identifier, ids, line, errors, invalid, unknown)
+                if not extras_size:
+                    yield BatchRequest(identifier, ids, line, errors, invalid, unknown)
+                    continue
+                extras = json.loads(read(extras_size).decode("utf-8", "surrogatepass"))
+                yield BatchRequest(
+                    identifier,
+                    ids,
+                    line,
+                    errors,
+                    invalid,
+                    unknown,
+                    gl_entry_id_lists=tuple(extras["lists"]),
+                    **extras["options"],
+                )
         finally:
             self.close()
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from types import TracebackType
 from typing import IO
 
-from ._models import BatchError, BatchResult
+from ._export import gl_ids_in
+from ._models import BATCH_OPTIONS, BatchError, BatchRequest, BatchResult
 
-__all__ = ["XmlResultWriter"]
+__all__ = ["XmlResultWriter", "batches_document", "replace_atomically"]
 
 _DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 # Characters XML 1.0 cannot hold, even as references; written as visible \uXXXX escapes.
@@ -54,11 +57,47 @@ def _error_xml(error: BatchError) -> str:
     return "".join(parts)
 
 
+def _option_xml(request: BatchRequest) -> str:
+    parts = []
+    for field, element in BATCH_OPTIONS.items():
+        value = getattr(request, field)
+        if value is not None:
+            text = ("true" if value else "false") if isinstance(value, bool) else value
+            parts.append(_element(element, text, "    "))
+    return "".join(parts)
+
+
+def _ids_xml(request: BatchRequest, *, as_read: bool) -> str:
+    """``<glRecIds>`` with every id; or, ``as_read``, the ids as the input gave them."""
+    ids: list[int] | tuple[int, ...] = request.gl_rec_ids
+    lists = request.gl_entry_id_lists if as_read else ()
+    if lists:  # the ids of the lists are written as the lists; the rest as <glRecId>
+        listed = collections.Counter(i for text in lists for i in gl_ids_in(text))
+        ids = [i for i in ids if not _take(listed, i)]
+    parts = []
+    if ids or request.invalid_gl_rec_ids or not lists:
+        parts.append("    <glRecIds>\n")
+        parts.extend(f"      <glRecId>{i}</glRecId>\n" for i in ids)
+        parts.extend(_element("glRecId", value, "      ") for value in request.invalid_gl_rec_ids)
+        parts.append("    </glRecIds>\n")
+    parts.extend(_element("glEntryIds", text, "    ") for text in lists)
+    return "".join(parts)
+
+
+def _take(counts: collections.Counter[int], value: int) -> bool:
+    if counts[value]:
+        counts[value] -= 1
+        return True
+    return False
+
+
 def batch_xml(result: BatchResult) -> str:
     """One ``<Batch>`` element for ``result``, as the success or fail file holds it.
 
-    It is valid input: the reader skips ``<batchId>`` and ``<error>``, and values the reader
-    could not use (``invalid_gl_rec_ids``, ``unknown_xml``) are written back so the batch keeps
+    It is valid input: the reader skips ``<batchId>`` and ``<error>``. The batch's options
+    (``<exportInvoicesFlag>``, ...) are echoed. A created batch lists every id as a
+    ``<glRecId>``; a failed one gives back what was read (``<glEntryIds>`` lists as written, and
+    values the reader could not use, ``invalid_gl_rec_ids`` and ``unknown_xml``) so it keeps
     failing, with its reason, until someone corrects it.
     """
     request = result.request
@@ -68,11 +107,8 @@ def batch_xml(result: BatchResult) -> str:
         parts.append(_element("batchIdentifier", identifier, "    "))
     if result.batch_id is not None:
         parts.append(f"    <batchId>{result.batch_id}</batchId>\n")
-    parts.append("    <glRecIds>\n")
-    if request.gl_rec_ids:
-        parts.append("".join(f"      <glRecId>{i}</glRecId>\n" for i in request.gl_rec_ids))
-    parts.extend(_element("glRecId", value, "      ") for value in request.invalid_gl_rec_ids)
-    parts.append("    </glRecIds>\n")
+    parts.append(_option_xml(request))
+    parts.append(_ids_xml(request, as_read=result.status == "failed"))
     parts.extend(f"    {fragment}\n" for fragment in request.unknown_xml)
     if result.error is not None:
         parts.append(_error_xml(result.error))
@@ -251,3 +287,30 @@ class XmlResultWriter:
         return (
             f"XmlResultWriter(success_file={self._success.path!r}, fail_file={self._fail.path!r})"
         )
+
+
+def batches_document(requests: Iterable[BatchRequest]) -> str:
+    """A batches input file holding ``requests``, as `XmlBatchReader` reads it."""
+    body = "".join(batch_xml(BatchResult(r, r.identifier, "planned")) for r in requests)
+    return f"{_DECLARATION}<Batches>\n{body}</Batches>\n" if body else f"{_DECLARATION}<Batches/>\n"
+
+
+def replace_atomically(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` in one step: a temporary file beside it, synced, renamed.
+
+    A reader never sees half a file, and a failure leaves the old file as it was.
+    """
+    target = os.path.abspath(os.fspath(path))
+    directory, name = os.path.split(target)
+    fd, temp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        with open(fd, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_path)
+        raise
+    _fsync_directory(directory)

@@ -177,7 +177,8 @@ def test_validate_lists_problems_by_line(samples, capsys):
     """validate lists each batch's problems and exits 1 when there are any."""
     assert main(["validate", "--input", str(samples / "per_batch_problems.xml")]) == 1
     out = capsys.readouterr().out
-    assert "batch at line 22: line 22: this <Batch> has no <glRecIds>" in out
+    assert f"{samples / 'per_batch_problems.xml'}:22: this <Batch> has no <glRecIds>" in out
+    assert "(batch at line 22)" in out
     assert out.rstrip().endswith("8 batches, 13 problems")
 
 
@@ -205,6 +206,14 @@ def test_demo_runs_the_whole_task(tmp_path, capsys):
     ]
     assert [b.identifier for b in XmlBatchReader(tmp_path / "failed.xml")] == ["221109"]
     assert "cw-glbatch create --input" in out
+
+
+def test_demo_shows_the_export_loop(tmp_path, capsys):
+    """demo exports before and after the run: the created batches' GL entries leave the export."""
+    assert main(["demo", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "export:       18 GL entries not yet in a batch" in out
+    assert "export again: 7 GL entries left, 11 now in batches" in out
 
 
 def test_simulator_command_serves_until_stopped(capsys):

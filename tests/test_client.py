@@ -145,7 +145,9 @@ def test_api_version_sets_the_versioned_media_type(respx_mock):
 
 def test_create_batch_posts_exactly_connectwise_fields(respx_mock, client):
     """The POST body has ConnectWise's field names and nothing else."""
-    route = respx_mock.post(BATCHES).respond(json={"transactions": [{"glEntryIds": "1,2"}]})
+    route = respx_mock.post(BATCHES).respond(
+        201, json={"transactions": [{"glEntryIds": "320042,320044"}]}
+    )
     export = client.create_batch("221106", [320042, 320044])
     request = route.calls.last.request
     assert json.loads(request.content) == {
@@ -156,8 +158,8 @@ def test_create_batch_posts_exactly_connectwise_fields(respx_mock, client):
         "exportProductsFlag": True,
     }
     assert request.headers["content-type"] == "application/json"
-    assert (export.batch_identifier, export.gl_rec_ids) == ("221106", (320042, 320044))
-    assert export.transactions == [{"glEntryIds": "1,2"}]
+    assert (export.batch_identifier, export.gl_entry_ids) == ("221106", (320042, 320044))
+    assert export.data == {"transactions": [{"glEntryIds": "320042,320044"}]}
 
 
 def test_create_batch_optional_fields_are_sent_when_given(respx_mock, client):
@@ -479,7 +481,7 @@ def test_any_2xx_to_a_post_is_created(respx_mock, client, status, body, content_
         status, content=body, headers={"content-type": content_type}
     )
     export = client.create_batch("b", [1, 2])
-    assert (route.call_count, export.batch_identifier, export.gl_rec_ids) == (1, "b", (1, 2))
+    assert (route.call_count, export.batch_identifier, export.records) == (1, "b", ())
     assert export.data == ({"body": body.decode()} if body else {})
 
 

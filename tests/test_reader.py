@@ -176,7 +176,7 @@ def test_values_that_are_not_ids_are_errors_kept_verbatim(problems):
 
 def test_batch_without_glrecids_is_an_error(problems):
     """A <Batch> with no <glRecIds> gets an error at its own line."""
-    assert problems["no-ids"].errors == ("line 22: this <Batch> has no <glRecIds>",)
+    assert problems["no-ids"].errors == ("line 22: this <Batch> has no <glRecIds> or <glEntryIds>",)
 
 
 def test_batch_with_empty_glrecids_is_an_error(problems):

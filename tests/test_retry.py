@@ -123,3 +123,13 @@ def test_a_2xx_whose_body_cannot_be_used(method, verdict):
 def test_final_answers_are_connectwise_answers_about_the_batch(status, final):
     """Only a 4xx about the batch itself is final; refusals and non-delivery are not."""
     assert is_final_answer(status) is final
+
+
+@pytest.mark.parametrize("answer", [*STATUSES, *NO_ANSWER], ids=str)
+def test_read_only_post_is_decided_as_a_get(answer):
+    """A POST that changes nothing (an export) gets a GET's verdict for every answer."""
+    failure = answer if isinstance(answer, Failure) else None
+    status = None if failure else answer
+    read_only = decide("POST", status, failure=failure, max_retries=4, read_only=True)
+    assert read_only == decide("GET", status, failure=failure, max_retries=4)
+    assert read_only.verdict is TABLE["GET", answer]

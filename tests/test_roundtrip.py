@@ -23,6 +23,18 @@ identifiers = st.none() | st.text(xml_char, min_size=1, max_size=50).filter(
 )
 
 
+flag = st.none() | st.booleans()
+options = st.fixed_dictionaries(
+    {
+        "export_invoices": flag,
+        "export_expenses": flag,
+        "export_products": flag,
+        "summarize_expenses": flag,
+        "gl_interface_identifier": identifiers,
+    }
+)
+
+
 @st.composite
 def batch_results(draw):
     """A list of results whose requests have distinct ids, as a valid input file would."""
@@ -33,7 +45,7 @@ def batch_results(draw):
     results = []
     for i in range(count):
         ids = pool[i * 3 : i * 3 + draw(st.integers(1, 3))]
-        request = BatchRequest(draw(identifiers), ids)
+        request = BatchRequest(draw(identifiers), ids, **draw(options))
         if draw(st.booleans()):
             results.append(BatchResult(request, request.identifier, "created", batch_id=i + 1))
         else:
@@ -46,7 +58,7 @@ def batch_results(draw):
 
 @given(batch_results())
 def test_written_batches_read_back_the_same(results):
-    """Random batches → writer → reader give the same batches, in order, in the right file."""
+    """Random batches → writer → reader give the same batches and options, in the right file."""
     with tempfile.TemporaryDirectory() as folder:
         success, fail = Path(folder, "ok.xml"), Path(folder, "failed.xml")
         with XmlResultWriter(success_file=success, fail_file=fail) as writer:
@@ -54,7 +66,12 @@ def test_written_batches_read_back_the_same(results):
                 writer.write(result)
         for path, status in ((success, "created"), (fail, "failed")):
             expected = [
-                (r.request.identifier, r.request.gl_rec_ids) for r in results if r.status == status
+                (r.request.identifier, r.request.gl_rec_ids, r.request.batch_options())
+                for r in results
+                if r.status == status
             ]
-            got = [(b.identifier, b.gl_rec_ids, b.errors) for b in XmlBatchReader(path)]
-            assert got == [(i, ids, ()) for i, ids in expected]
+            got = [
+                (b.identifier, b.gl_rec_ids, b.batch_options(), b.errors)
+                for b in XmlBatchReader(path)
+            ]
+            assert got == [(*values, ()) for values in expected]

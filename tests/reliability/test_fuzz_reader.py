@@ -14,13 +14,19 @@ from cw_glbatch import BatchRequest, InputError, XmlBatchReader
 SAMPLES = Path(__file__).parents[1] / "samples"
 DOCUMENTS = [
     (SAMPLES / name).read_bytes()
-    for name in ("seed_corrected.xml", "per_batch_problems.xml", "seed_verbatim.xml")
+    for name in (
+        "seed_corrected.xml",
+        "per_batch_problems.xml",
+        "seed_verbatim.xml",
+        "gl_entry_ids.xml",
+    )
 ]
 SNIPPETS = [
     b"<", b">", b"&", b"&amp;", b"&#0;", b"&#x1F600;", b"<!DOCTYPE x>", b"<!ENTITY a 'b'>",
     b"<![CDATA[1]]>", b"<?pi x?>", b"<!-- -->", b"</Batch>", b"<Batch>", b"<glRecId>",
     b"</glRecIds>", b"\x00", b"\xff\xfe", b"\xef\xbb\xbf", b"\xc3\x28", b'"', b"'", b" x=\"1\"",
-    b"2147483648", b"-1", b"\n" * 3,
+    b"2147483648", b"-1", b"\n" * 3, b"<glEntryIds>", b"</glEntryIds>", b",", b",,",
+    b"<exportInvoicesFlag>", b"</summarizeExpenses>",
 ]  # fmt: skip
 
 
@@ -94,10 +100,19 @@ class _Endless(io.RawIOBase):
     [
         (b"<Batches><Batch><batchIdentifier>", b"x", "longer than 4096"),  # a 2 GB text node
         (b"<Batches><Batch><glRecIds><glRecId>", b"7", "longer than 4096"),
+        (b"<Batches><Batch><glEntryIds>", b"7,", "longer than 262144"),
+        (b"<Batches><Batch><exportInvoicesFlag>", b"t", "longer than 4096"),
         (b"<Batches><Batch>", b"<x>", "nested more than"),  # 100,000-deep and beyond
         (b"<Batches><Batch><memo>", b"x", "more than 65536 characters"),
     ],
-    ids=["2GB-identifier", "2GB-id", "deep-nesting", "huge-unknown-element"],
+    ids=[
+        "2GB-identifier",
+        "2GB-id",
+        "2GB-id-list",
+        "2GB-option",
+        "deep-nesting",
+        "huge-unknown-element",
+    ],
 )
 def test_oversized_input_is_refused_quickly(head, fill, words):
     """2 GB of one value, endless nesting, huge unknown content: refused after reading little."""
