@@ -46,11 +46,21 @@ class BatchClient(Protocol):
         """The largest batch id that exists, 0 when there is none."""
         ...
 
-    def create_batch(self, identifier: str, gl_rec_ids: Iterable[int]) -> object:
+    def create_batch(
+        self,
+        identifier: str,
+        gl_rec_ids: Iterable[int],
+        *,
+        export_invoices: bool = True,
+        export_expenses: bool = True,
+        export_products: bool = True,
+        summarize_expenses: bool | None = None,
+        gl_interface_identifier: str | None = None,
+    ) -> object:
         """Create one batch; raise an `ApiError` subclass when it is not created.
 
-        A request with options of its own (``<exportInvoicesFlag>``...) passes them as
-        keywords too, `BatchRequest.batch_options()`: accept ``**options`` to take such input.
+        A request with options of its own (``<exportInvoicesFlag>``...) passes them as these
+        keywords (`BatchRequest.batch_options()`); a fake may take them as ``**options``.
         """
         ...
 
@@ -96,11 +106,21 @@ class AsyncBatchClient(Protocol):
         """The largest batch id that exists, 0 when there is none."""
         ...
 
-    async def create_batch(self, identifier: str, gl_rec_ids: Iterable[int]) -> object:
+    async def create_batch(
+        self,
+        identifier: str,
+        gl_rec_ids: Iterable[int],
+        *,
+        export_invoices: bool = True,
+        export_expenses: bool = True,
+        export_products: bool = True,
+        summarize_expenses: bool | None = None,
+        gl_interface_identifier: str | None = None,
+    ) -> object:
         """Create one batch; raise an `ApiError` subclass when it is not created.
 
-        A request with options of its own (``<exportInvoicesFlag>``...) passes them as
-        keywords too, `BatchRequest.batch_options()`: accept ``**options`` to take such input.
+        A request with options of its own (``<exportInvoicesFlag>``...) passes them as these
+        keywords (`BatchRequest.batch_options()`); a fake may take them as ``**options``.
         """
         ...
 
