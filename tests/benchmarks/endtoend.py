@@ -89,6 +89,7 @@ def end_to_end(folder: Path, batches: int, repeat: int) -> list[Row]:
             requests["server_requests"] / batches,
             "≤ 1.005",
             requests["server_requests"] / batches <= 1.005,
+            digits=3,
         ),
     ]
 

@@ -96,8 +96,9 @@ class Row:
     ratio: float | None
     target: str  # "" for a figure given for information
     met: bool | None  # None: no target
+    digits: int = 2  # of the ratio as shown
 
     def cells(self) -> list[str]:
-        ratio = "" if self.ratio is None else f"{self.ratio:.2f}"
+        ratio = "" if self.ratio is None else f"{self.ratio:.{self.digits}f}"
         met = {True: "yes", False: "**no**", None: "n/a"}[self.met]
         return [self.figure, self.measured, self.baseline, ratio, self.target or "—", met]

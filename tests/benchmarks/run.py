@@ -1,6 +1,7 @@
 """Benchmarks for cw_glbatch: each figure as a ratio against what a user would otherwise write.
 
-    python tests/benchmarks/run.py [--quick] [--markdown] [--only reader,e2e,...]
+    python tests/benchmarks/run.py [--quick] [--markdown] [--only reader,e2e,...] [--save F]
+    python tests/benchmarks/run.py --render F [--markdown]   # again, from saved figures
 
 Every baseline is measured in the same run. What is measured runs in fresh child processes
 (children.py) and the simulator in a process of its own. --quick uses smaller inputs (about a
@@ -11,6 +12,7 @@ docs/benchmarks.md. Not collected by pytest: timings are never asserted in tests
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -18,7 +20,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import attrs
 from endtoend import client_cpu, end_to_end, memory, sequential
 from harness import Row
 from reader import reader_memory, reader_speed
@@ -84,27 +88,29 @@ WHY_NOT_MET = {
     "fsyncs": "The journal fsyncs once before each POST (`_dispatch` calls `journal.sync()` for "
     "every batch), plus once for its header and once at the end. Group commit (one fsync for "
     "the records of the batches dispatched together) is not in the library yet.",
-    "e2e-bound": "Part of the gap is not the library's: the hand-written pool itself takes the "
-    "ratio shown in the baseline column, from the CPU each request costs the client and the "
-    "simulator on 2 shared cores. The rest is the library's own work per batch, done in the one "
-    "dispatching thread: each POST waits for its journal fsync (row above), and `process_file` "
-    "spends more CPU per batch than a bare `create_batch` (CPU per batch in the memory row "
-    "against the client-CPU row); and its lookups (requests row).",
+    "e2e-bound": "The hand-written pool, which does nothing between its POSTs, takes the ratio "
+    "shown in the baseline column: that much of the gap is the CPU each request costs the "
+    "client and the simulator on 2 cores shared with other processes (see the load average), "
+    "not the library. What the run adds beyond the pool (the e2e-pool row) is its own work per "
+    "batch in the one dispatching thread: a journal fsync before each POST (fsync row), more "
+    "CPU per batch than a bare `create_batch` (CPU per batch in the memory row against the "
+    "client-CPU row), and its lookups (requests row).",
     "e2e-pool": "The pool does nothing between POSTs. Per batch, `process_file` also fsyncs the "
     "journal before the POST leaves (in the one dispatching thread), fingerprints the request, "
     "writes the result files, and looks up the ids of the created batches once per 500.",
     "client-cpu": "`create_batch` adds request counting, the retry loop, error decoding and the "
     "`GLExport` value to the same httpx call.",
-    "memory": "Growth is proportional to the batches. A traced run (tracemalloc, 50,000 "
-    "batches, in process) attributed about 100 B per batch of the library's own heap to the "
-    "set of identifiers used (`Identifiers._used`, kept to refuse a repeated identifier); the "
-    "rest of the RSS growth was not attributed.",
+    "memory": "The growth is per batch, and mostly one thing: the run keeps every identifier "
+    "it used in a set (`Identifiers._used`, to refuse a repeated identifier). A traced run "
+    "(tracemalloc, 50,000 batches, in process) put about 100 B per batch of the library's heap "
+    "there (the strings and the set's table), about 100 MB at 1 M batches by itself. The "
+    "hand-written pool, which holds every batch and every future, grows far more.",
     "requests": "At C > 1 most lookups by id are followed by one by name, for the batches "
     "created while the previous lookup was answered.",
 }
 
 
-def table(rows: list[Row], quick: bool, loads: tuple[float, float]) -> str:
+def table(rows: list[Row], quick: bool, loads: tuple[float, ...]) -> str:
     header = ["Figure", "Measured", "Baseline (same run)", "Ratio", "Target", "Met"]
     command = "python tests/benchmarks/run.py" + (" --quick" if quick else "") + " --markdown"
     unmet = [row for row in rows if row.met is False]
@@ -112,7 +118,9 @@ def table(rows: list[Row], quick: bool, loads: tuple[float, float]) -> str:
         "# Benchmarks",
         "",
         f"Produced by `{command}` in one run; every ratio is against a baseline measured in the "
-        "same run, and is a ratio of times unless said otherwise.",
+        "same run, and is a ratio of times unless said otherwise. The baselines need the "
+        "`bench` extra: `pip install -e '.[bench]'`. On a loaded machine a ratio within a few "
+        "per cent of its target can land either side of it from one run to the next.",
         "",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()} {platform.machine()}"
@@ -136,33 +144,50 @@ def table(rows: list[Row], quick: bool, loads: tuple[float, float]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller inputs, about a minute")
-    parser.add_argument("--markdown", action="store_true", help="write docs/benchmarks.md")
-    parser.add_argument("--only", help=f"comma-separated groups: {','.join(FIGURES)}")
-    args = parser.parse_args()
-    chosen = args.only.split(",") if args.only else list(FIGURES)
-    unknown = set(chosen) - FIGURES.keys()
-    if unknown:
-        parser.error(f"unknown groups: {', '.join(sorted(unknown))}")
+def measure(chosen: list[str], quick: bool) -> dict[str, Any]:
+    """Run the chosen groups; a group that fails gives a row saying so, and the rest go on."""
     started, load = time.perf_counter(), os.getloadavg()[0]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder_name:
         for name in chosen:
             begun = time.perf_counter()
             try:
-                rows += FIGURES[name](Path(folder_name), args.quick)
-            except Exception as err:  # keep the other groups' figures; say what failed
+                rows += FIGURES[name](Path(folder_name), quick)
+            except Exception as err:
                 print(f"{name} failed: {err}", file=sys.stderr)
                 rows.append(Row(name, f"{name}: FAILED", str(err).splitlines()[0], None, "", None))
             print(f"({name}: {time.perf_counter() - begun:.0f} s)", file=sys.stderr)
-    text = table(rows, args.quick, (load, os.getloadavg()[0]))
+    print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    loads = [load, os.getloadavg()[0]]
+    return {"quick": quick, "loads": loads, "rows": [attrs.asdict(row) for row in rows]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller inputs, about a minute")
+    parser.add_argument("--markdown", action="store_true", help="write docs/benchmarks.md")
+    parser.add_argument("--only", help=f"comma-separated groups: {','.join(FIGURES)}")
+    parser.add_argument("--save", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--render", type=Path, help="measure nothing: show the figures a --save wrote"
+    )
+    args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else list(FIGURES)
+    unknown = set(chosen) - FIGURES.keys()
+    if unknown:
+        parser.error(f"unknown groups: {', '.join(sorted(unknown))}")
+    if args.render:
+        run = json.loads(args.render.read_text(encoding="utf-8"))
+    else:
+        run = measure(chosen, args.quick)
+    if args.save:
+        args.save.write_text(json.dumps(run, indent=1, ensure_ascii=False), encoding="utf-8")
+    rows = [Row(**row) for row in run["rows"]]
+    text = table(rows, run["quick"], tuple(run["loads"]))
     print(text)
     for row in rows:
         if row.met is not None:
             print(f"target {'MET' if row.met else 'NOT MET'}: {row.figure} ({row.target})")
-    print(f"({time.perf_counter() - started:.0f} s)")
     if args.markdown:
         (ROOT / "docs" / "benchmarks.md").write_text(text, encoding="utf-8")
 
