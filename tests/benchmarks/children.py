@@ -81,12 +81,12 @@ class FsyncCounter:
 # -- the simulator, in a process of its own ----------------------------------------------------
 
 
-def simulator(latency: float, entries: int) -> None:
-    """Serve a simulator with ``entries`` unposted GL entries (ids 1...) until stdin closes."""
+def simulator(latency: float, entries: int, first_id: int) -> None:
+    """Serve ``entries`` unposted GL entries, ids from ``first_id`` on, until stdin closes."""
     from cw_glbatch.testing import FakeConnectWise
 
     fake = FakeConnectWise()
-    fake.add_unposted(range(1, entries + 1))
+    fake.add_unposted(range(first_id, first_id + entries))
     fake.set_latency(latency)
     with fake.serve() as server:
         connection = {"url": server.url, "base_url": server.base_url, "codebase": fake.codebase}
@@ -221,7 +221,7 @@ def hand_pool(connection: dict[str, str], input_file: str, concurrency: int) -> 
     return {
         "seconds": time.perf_counter() - start,
         "growth_mb": growth_mb(memory),
-        "created": sum(status == 200 for _, status in results),
+        "created": sum(200 <= status < 300 for _, status in results),
     }
 
 
@@ -257,12 +257,14 @@ def pyconnectwise(connection: dict[str, str], input_file: str) -> dict[str, Any]
     results = []
     for identifier, ids in batches:
         endpoint.post(data=batch_body(identifier, ids))  # raises on any error status
-        results.append((identifier, 200))
+        results.append((identifier, 201))
     _write_plainly(input_file, results)
     return {"seconds": time.perf_counter() - start, "created": len(results)}
 
 
-def client_cpu(connection: dict[str, str], calls: int, ids_per_batch: int) -> dict[str, Any]:
+def client_cpu(
+    connection: dict[str, str], calls: int, ids_per_batch: int, first_id: int
+) -> dict[str, Any]:
     """CPU time per request of `ConnectWiseClient.create_batch` and of a bare httpx POST.
 
     Sequential, over loopback, the simulator in its own process (so its CPU is not counted);
@@ -270,7 +272,7 @@ def client_cpu(connection: dict[str, str], calls: int, ids_per_batch: int) -> di
     """
     import httpx
 
-    next_id = iter(range(1, 10**9))
+    next_id = iter(range(first_id, 2**31))
     url = connection["base_url"] + BATCHES_PATH
     rounds, warmup = 5, 50
     spent = {"ours": 0.0, "bare": 0.0}

@@ -18,6 +18,9 @@ import attrs
 CHILDREN = Path(__file__).with_name("children.py")
 LATENCY = 0.02  # seconds the simulator waits before each answer in the end-to-end runs
 IDS_PER_BATCH = 10  # in the end-to-end inputs
+# The GL entry ids of the end-to-end inputs start here, clear of the simulator's record ids
+# (which count up from 1001 and may not be GL entry ids as well).
+FIRST_ID = 100_000_000
 
 
 def write_input(path: Path, batches: int, per_batch: int, first_id: int = 1) -> None:
@@ -56,6 +59,8 @@ def run_against_simulator(
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """Run child ``name`` against a fresh simulator process; return both their answers.
 
+    The simulator holds ``entries`` unposted GL entries with ids from `FIRST_ID` on.
+
     The simulator (``children.simulator``) prints its URL and credentials, serves until its
     stdin closes, then prints what it saw: requests received, POSTs, lookups, batches created.
     """
@@ -64,7 +69,7 @@ def run_against_simulator(
             sys.executable,
             str(CHILDREN),
             "simulator",
-            json.dumps({"latency": latency, "entries": entries}),
+            json.dumps({"latency": latency, "entries": entries, "first_id": FIRST_ID}),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

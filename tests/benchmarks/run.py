@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,8 +69,9 @@ How each figure is measured:
   with no journal fsync at all rather than report 0.
 - **Requests per batch** are counted by the simulator (every request it received). The run
   reads the highest batch id once, then looks up the ids of the batches it created once per
-  500 created batches (`_RESOLVE_EVERY`) with `id > last seen`, and by name for any that
-  query missed (at C > 1, batches created while the previous lookup was answered).
+  500 created batches (`_LEARN_IDS_EVERY` in `_run.py`) with `id > last seen`, and by name
+  for any that query missed (at C > 1, batches created while the previous lookup was
+  answered).
 - **Client CPU** is `time.process_time()` of the client process over sequential calls to the
   simulator on loopback with no latency, alternating rounds of `create_batch` and a bare
   `httpx.Client.post` of the same JSON body with `.json()` of the answer, after a warm-up.
@@ -85,9 +87,10 @@ WHY_NOT_MET = {
     "is given out; bare expat does no work per element. The planned fast path (one bare expat "
     "pass for well-formedness while a regular expression reads each standard `<Batch>`) is not "
     "in the library yet.",
-    "fsyncs": "The journal fsyncs once before each POST (`_dispatch` calls `journal.sync()` for "
-    "every batch), plus once for its header and once at the end. Group commit (one fsync for "
-    "the records of the batches dispatched together) is not in the library yet.",
+    "fsyncs": "The journal fsyncs once before each POST (`_run.py` calls `journal.sync()` as it "
+    "begins each batch), plus once for its header, once after each lookup and once at the end. "
+    "Group commit (one fsync for the records of the batches dispatched together) is not in the "
+    "library yet.",
     "e2e-bound": "The hand-written pool, which does nothing between its POSTs, takes the ratio "
     "shown in the baseline column: that much of the gap is the CPU each request costs the "
     "client and the simulator on 2 cores shared with other processes (see the load average), "
@@ -110,7 +113,7 @@ WHY_NOT_MET = {
 }
 
 
-def table(rows: list[Row], quick: bool, loads: tuple[float, ...]) -> str:
+def table(rows: list[Row], quick: bool, loads: tuple[float, ...], code: str) -> str:
     header = ["Figure", "Measured", "Baseline (same run)", "Ratio", "Target", "Met"]
     command = "python tests/benchmarks/run.py" + (" --quick" if quick else "") + " --markdown"
     unmet = [row for row in rows if row.met is False]
@@ -121,6 +124,8 @@ def table(rows: list[Row], quick: bool, loads: tuple[float, ...]) -> str:
         "same run, and is a ratio of times unless said otherwise. The baselines need the "
         "`bench` extra: `pip install -e '.[bench]'`. On a loaded machine a ratio within a few "
         "per cent of its target can land either side of it from one run to the next.",
+        "",
+        f"Code measured: `{code}`.",
         "",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()} {platform.machine()}"
@@ -146,7 +151,7 @@ def table(rows: list[Row], quick: bool, loads: tuple[float, ...]) -> str:
 
 def measure(chosen: list[str], quick: bool) -> dict[str, Any]:
     """Run the chosen groups; a group that fails gives a row saying so, and the rest go on."""
-    started, load = time.perf_counter(), os.getloadavg()[0]
+    started, load, code = time.perf_counter(), os.getloadavg()[0], _code_version()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder_name:
         for name in chosen:
@@ -155,11 +160,31 @@ def measure(chosen: list[str], quick: bool) -> dict[str, Any]:
                 rows += FIGURES[name](Path(folder_name), quick)
             except Exception as err:
                 print(f"{name} failed: {err}", file=sys.stderr)
-                rows.append(Row(name, f"{name}: FAILED", str(err).splitlines()[0], None, "", None))
+                failure = str(err).splitlines()[0]
+                rows.append(Row(name, f"{name}: FAILED", failure, "", None, "", None))
             print(f"({name}: {time.perf_counter() - begun:.0f} s)", file=sys.stderr)
     print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     loads = [load, os.getloadavg()[0]]
-    return {"quick": quick, "loads": loads, "rows": [attrs.asdict(row) for row in rows]}
+    return {
+        "quick": quick,
+        "loads": loads,
+        "code": code,
+        "rows": [attrs.asdict(row) for row in rows],
+    }
+
+
+def _code_version() -> str:
+    """The commit measured, marked when the work tree differs from it."""
+
+    def git(*arguments: str) -> subprocess.CompletedProcess[str]:
+        command = ["git", "-C", str(ROOT), *arguments]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode:
+        return "unknown (not a git checkout)"
+    changed = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return head.stdout.strip() + (" with uncommitted changes" if changed else "")
 
 
 def main() -> None:
@@ -183,7 +208,7 @@ def main() -> None:
     if args.save:
         args.save.write_text(json.dumps(run, indent=1, ensure_ascii=False), encoding="utf-8")
     rows = [Row(**row) for row in run["rows"]]
-    text = table(rows, run["quick"], tuple(run["loads"]))
+    text = table(rows, run["quick"], tuple(run["loads"]), run["code"])
     print(text)
     for row in rows:
         if row.met is not None:
