@@ -1,8 +1,9 @@
 """Which batch in ConnectWise is a request's: found by identifier, proven by its GL entries.
 
 A run reads the highest batch id once at the start (the baseline). Every batch created during
-the run has a greater id, which lets the run learn the ids of the batches it created with one
-request per 1,000 batches (``id > floor``, the floor rising as it goes), and find a batch whose
+the run has a greater id, which lets the run learn the ids of the batches it created by listing
+``id > floor`` (a page holds 1,000; the run asks every 500 created batches, the floor rising
+as it goes), and find a batch whose
 POST got no answer among those created since the run began.
 
 Identifiers are labels, not keys: another run may use the same one. A batch found by a lookup

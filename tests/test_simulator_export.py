@@ -218,3 +218,11 @@ def test_a_record_id_is_never_a_gl_entry_id(fake):
     invoice = fake.add_invoice([5])
     with pytest.raises(ValueError, match=f"{invoice} is the id of an unposted record"):
         fake.add_unposted([invoice])
+
+
+def test_many_unposted_records_keep_record_ids_clear_of_their_gl_entries():
+    """add_unposted over ids past the first record id numbers the records around them."""
+    fake = FakeConnectWise()
+    fake.add_unposted(range(1, 3001))
+    with fake.client() as client:
+        assert len(client.export_gl().gl_entry_ids) == 3000

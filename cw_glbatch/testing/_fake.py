@@ -142,10 +142,16 @@ class FakeConnectWise:
         """
         day = date or _today()
         role: EntryRole = "header" if kind == "invoice" else "detail"
+        entries = tuple(ids)
+        reserved = frozenset(entries)  # new record ids keep clear of every GL entry of the call
         with self._lock:
-            for entry in ids:
+            for entry in entries:
                 self._state.ledger.add(
-                    kind, [(entry, role, 100.0)], date=day, location_id=location_id
+                    kind,
+                    [(entry, role, 100.0)],
+                    date=day,
+                    location_id=location_id,
+                    reserved=reserved,
                 )
 
     def add_invoice(

@@ -196,8 +196,12 @@ class Ledger:
         *,
         date: str,
         location_id: int = 1,
+        reserved: Collection[int] = (),
     ) -> Record:
-        """Add one record with these GL entries; ids already used are refused."""
+        """Add one record with these GL entries; ids already used are refused.
+
+        A new record's id avoids ``reserved``: GL entry ids the caller is about to add.
+        """
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         entries = tuple(entries)
@@ -213,16 +217,22 @@ class Ledger:
                 raise ValueError("a procurement line has exactly one GL entry")
             record_id = entries[0][0]
         else:
-            record_id = self._record_id(entries)
+            record_id = self._record_id(entries, reserved)
         record = Record(kind, record_id, entries, date, location_id)
         self.records[record_id] = record
         for entry_id, _, _ in entries:
             self.record_of[entry_id] = record
         return record
 
-    def _record_id(self, entries: Collection[tuple[int, EntryRole, float]]) -> int:
+    def _record_id(
+        self, entries: Collection[tuple[int, EntryRole, float]], reserved: Collection[int]
+    ) -> int:
         taken = {e[0] for e in entries}
-        while self._next_record in self.record_of or self._next_record in taken:
+        while (
+            self._next_record in self.record_of
+            or self._next_record in taken
+            or self._next_record in reserved
+        ):
             self._next_record += 1
         record_id = self._next_record
         self._next_record += 1
