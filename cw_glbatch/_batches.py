@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from ._exceptions import ConnectWiseMismatchError
+from ._exceptions import ConfigurationError, ConnectWiseMismatchError
 from ._finish import finished_report, not_written, put_in_place
 from ._identifiers import BATCH_ID_VARIABLE
-from ._journal import Journal, file_digest, same_connectwise
+from ._journal import Journal, file_digest, ids_digest, same_connectwise
 from ._models import STATUSES, BatchRequest, BatchResult, Progress, RunReport
 from ._plan import Known
 from ._preflight import check_concurrency, check_paths, journal_path, remove_stale_temporaries
@@ -315,6 +315,8 @@ def _earlier_outcomes(
 
     Raises:
         ConnectWiseMismatchError: The success file was written against another ConnectWise.
+        ConfigurationError: The success file records batches this input does not hold:
+            replacing it would lose the record of them.
     """
     outcomes: dict[bytes, Known] = {}
     marks = read_recorded(input_file, "fail")
@@ -333,5 +335,31 @@ def _earlier_outcomes(
             "--success file (and --fail file) for this ConnectWise, or run against the one "
             "it names; nothing was sent."
         )
+    _refuse_foreign_records(input_file, success_file, created.batches.keys())
     outcomes.update(created.batches)
     return outcomes
+
+
+def _refuse_foreign_records(
+    input_file: str | os.PathLike[str],
+    success_file: str | os.PathLike[str],
+    recorded: Iterable[bytes],
+) -> None:
+    """Refuse a success file recording batches that are not in the input.
+
+    The run replaces the success file with the batches of its input (those it carries over
+    included), so any other batch recorded there would be recorded nowhere afterwards: the
+    classic slip is retrying a fail file into the first run's success file.
+    """
+    foreign = set(recorded)
+    if not foreign:
+        return
+    for request in XmlBatchReader(input_file):
+        foreign.discard(ids_digest(request.gl_rec_ids))
+        if not foreign:
+            return
+    raise ConfigurationError(
+        f"{os.fspath(success_file)} records {len(foreign)} created batch(es) that are not in "
+        f"{os.fspath(input_file)}; writing this run's results there would lose the record of "
+        "them. Give another --success file (e.g. created-2.xml); nothing was sent."
+    )

@@ -460,18 +460,35 @@ def test_dry_run_after_a_finished_run_counts_carried_batches(job, capsys, monkey
     assert "0 batches would be created, 0 would fail, 5 already created" in capsys.readouterr().out
 
 
-def test_finished_journal_does_not_stop_another_input(job, monkeypatch):
-    """A journal left by a finished run whose files are in place does not answer for another
-    input: that input's batches are sent."""
+def test_another_input_into_a_success_file_of_other_batches_is_refused(job, monkeypatch):
+    """A finished run's success file (its journal left behind) is not replaced by another
+    input's results: refused before anything is sent, the file unchanged, no journal kept."""
     _, fake, folder = job
     monkeypatch.setattr(Journal, "remove", lambda self: self.close())  # "killed" just before
     run(fake, folder)
     monkeypatch.undo()
+    before = (folder / "ok.xml").read_bytes()
     fake.add_unposted([900_001])
     write_input(folder / "next.xml", [BatchRequest("N1", [900_001])])
-    report = run(fake, folder, inp="next.xml")
-    assert report.counts["created"] == 1
-    assert {b.batch_identifier for b in fake.batches} >= {"N1"}
+    sent = len(fake.requests)
+    with pytest.raises(ConfigurationError, match=r"not in .*next\.xml.*another --success"):
+        run(fake, folder, inp="next.xml")
+    assert [r for r in fake.requests[sent:] if r.method == "POST"] == []
+    assert (folder / "ok.xml").read_bytes() == before
+
+
+def test_retrying_the_fail_file_into_the_first_success_file_is_refused(job):
+    """Retrying failed.xml with the first run's --success is refused: the first run's created
+    batches would otherwise be recorded nowhere."""
+    batches, fake, folder = job
+    write_input(folder / "in.xml", [*batches, BatchRequest("X", [999_999_999])])
+    assert run(fake, folder).counts == {"created": 5, "failed": 1, "planned": 0}
+    before = (folder / "ok.xml").read_bytes()
+    sent = len(fake.requests)
+    with pytest.raises(ConfigurationError, match=r"records 5 created batch\(es\)"):
+        run(fake, folder, inp="failed.xml")
+    assert len(fake.requests) == sent
+    assert (folder / "ok.xml").read_bytes() == before
     assert not (folder / "ok.xml.journal").exists()
 
 
