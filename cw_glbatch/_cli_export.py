@@ -16,6 +16,7 @@ from typing import Any
 from ._client import ConnectWiseClient
 from ._export import KINDS, Kind
 from ._http import thru_date_text
+from ._preflight import check_export_paths
 from ._writer import batches_document, replace_atomically
 
 __all__ = ["add_export_command", "run_export"]
@@ -72,7 +73,12 @@ def add_export_command(commands: Any) -> argparse.ArgumentParser:
 
 
 def run_export(args: argparse.Namespace, client: ConnectWiseClient, *, quiet: bool = False) -> int:
-    """Export, write the files, say what was written (not when ``quiet``); exit 0."""
+    """Export, write the files, say what was written (not when ``quiet``); exit 0.
+
+    Raises:
+        ConfigurationError: The output paths cannot be used (checked before any request).
+    """
+    check_export_paths(args.batches, args.export)
     with client:
         export = client.export_gl(
             thru_date=args.thru_date,

@@ -18,6 +18,7 @@ from ._exceptions import ConfigurationError
 __all__ = [
     "check_client_options",
     "check_concurrency",
+    "check_export_paths",
     "check_paths",
     "journal_path",
     "remove_stale_temporaries",
@@ -104,6 +105,27 @@ def check_paths(
     for name, path in (("success", success_file), ("fail", fail_file)):
         _check_output(os.fspath(path), _name(name))
     _check_journal(journal)
+
+
+def check_export_paths(
+    batches_file: str | os.PathLike[str], export_file: str | os.PathLike[str] | None
+) -> None:
+    """Refuse ``cw-glbatch export`` outputs that collide or cannot be written as plain files.
+
+    The batches file and the export file must be two files, each absent or a regular file in
+    an existing directory this process can write to (checked before the export is asked for).
+    """
+    outputs = [("batches file", os.fspath(batches_file))]
+    if export_file is not None:
+        outputs.append(("export file", os.fspath(export_file)))
+        first, second = (os.path.normcase(os.path.realpath(path)) for _, path in outputs)
+        if first == second:
+            raise ConfigurationError(
+                f"the batches file and the export file are the same file ({first}): give two "
+                "different paths."
+            )
+    for name, path in outputs:
+        _check_output(path, name)
 
 
 def _name(role: str) -> str:

@@ -143,6 +143,27 @@ def test_bad_options_exit_2_before_any_request(respx_mock, tmp_path, capsys, opt
     assert not (tmp_path / "batches.xml").exists()
 
 
+@pytest.mark.parametrize(
+    ("paths", "words"),
+    [
+        (("--batches", "{d}/same.xml", "--export", "{d}/same.xml"), "are the same file"),
+        (("--batches", "{d}"), "is a directory"),
+        (("--batches", "{d}/b.xml", "--export", "{d}"), "is a directory"),
+        (("--batches", "/dev/null"), "not a regular file"),
+        (("--batches", "{d}/missing/b.xml"), "does not exist"),
+    ],
+    ids=["same-file", "batches-dir", "export-dir", "device", "no-folder"],
+)
+def test_unusable_paths_exit_2_before_any_request(respx_mock, tmp_path, capsys, paths, words):
+    """Colliding, special or unwritable output paths: exit 2, one line, nothing sent or left."""
+    route = respx_mock.post(EXPORT).respond(200, json={})
+    argv = ["export", *(part.format(d=tmp_path) for part in paths)]
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err
+    assert not route.called
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failed_export_exits_3_and_writes_nothing(respx_mock, tmp_path, capsys):
     """ConnectWise refusing the export exits 3 with its message; no file is written."""
     respx_mock.post(EXPORT).respond(403, json={"code": "Security", "message": "no access"})
