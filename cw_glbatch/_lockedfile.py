@@ -13,6 +13,7 @@ if os.name == "posix":
 __all__ = ["open_locked", "read_all"]
 
 _OPEN_FLAGS = os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_ATTEMPTS = 100  # a journal removed while we wait for its lock is opened afresh, this often
 
 
 def open_locked(path: str) -> tuple[int, bool]:
@@ -21,7 +22,7 @@ def open_locked(path: str) -> tuple[int, bool]:
     Returns the descriptor and whether the file was created. Raises `JournalError` for a link,
     a file that is not a regular one, or a journal another process holds.
     """
-    while True:
+    for _ in range(_ATTEMPTS):
         created = True
         try:
             # O_NONBLOCK: opening a FIFO placed here must not hang; regular files ignore it.
@@ -31,13 +32,12 @@ def open_locked(path: str) -> tuple[int, bool]:
             try:
                 fd = os.open(path, _OPEN_FLAGS | getattr(os, "O_NONBLOCK", 0))
             except FileNotFoundError:
+                if os.path.islink(path):  # a dangling link (a system without O_NOFOLLOW)
+                    raise _link_refused(path) from None
                 continue  # removed in between by the run that held it: create it
             except OSError as err:
                 if os.path.islink(path):
-                    raise JournalError(
-                        f"{path} is a symbolic link; a journal is never written through one. "
-                        "Remove the link, or choose another --success file."
-                    ) from None
+                    raise _link_refused(path) from None
                 raise JournalError(f"cannot open the journal {path}: {err.strerror}") from None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -55,7 +55,21 @@ def open_locked(path: str) -> tuple[int, bool]:
             raise
         if same:
             return fd, created
-        os.close(fd)  # the run that held it removed it as we waited: start again
+        os.close(fd)
+        if os.path.islink(path):  # opened through a link (a system without O_NOFOLLOW)
+            raise _link_refused(path)
+        # else the run that held it removed it as we waited: start again
+    raise JournalError(
+        f"the journal {path} kept being replaced while this run opened it; make sure no other "
+        "program writes there, then run the same command again."
+    )
+
+
+def _link_refused(path: str) -> JournalError:
+    return JournalError(
+        f"{path} is a symbolic link; a journal is never written through one. "
+        "Remove the link, or choose another --success file."
+    )
 
 
 def _lock(fd: int, path: str) -> None:
