@@ -70,8 +70,10 @@ def _parser() -> argparse.ArgumentParser:
 
     simulator = commands.add_parser("simulator", help="serve the ConnectWise simulator over HTTP")
     simulator.add_argument("--host", default="127.0.0.1")
-    simulator.add_argument("--port", type=int, default=0, help="default: any free port")
-    simulator.add_argument("--populate", type=int, default=100, help="unposted GL entries to add")
+    simulator.add_argument("--port", type=_port, default=0, help="default: any free port")
+    simulator.add_argument(
+        "--populate", type=_not_negative, default=100, help="unposted GL entries to add"
+    )
     simulator.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
     simulator.add_argument("--jitter", type=float, default=0.0, help="± seconds on the latency")
     simulator.add_argument(
@@ -155,6 +157,13 @@ def _positive(text: str) -> int:
 
 def _not_negative(text: str) -> int:
     return _whole(text, 0)
+
+
+def _port(text: str) -> int:
+    port = _whole(text, 0)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535 (0: any free port), not {port}")
+    return port
 
 
 def _summary(

@@ -64,7 +64,7 @@ def check_client_options(
     if not (client_id.isascii() and client_id.isprintable()):
         raise ConfigurationError(
             "client_id holds a character that cannot be sent in an HTTP header (only "
-            "printable ASCII can); check the clientId (CW_CLIENT_ID) you were given"
+            "printable ASCII can); check the clientId (CW_CLIENT_ID) you were given."
         )
 
 

@@ -66,6 +66,21 @@ def test_bad_simulator_settings_exit_2_before_serving(capsys, argv, words):
     assert "simulator at" not in captured.out
 
 
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [(["--port", "99999"], "a port is 0 to 65535"), (["--populate", "-5"], "must be 0 or more")],
+    ids=["port", "populate"],
+)
+def test_out_of_range_simulator_numbers_are_usage_errors(capsys, argv, words):
+    """A port past 65535 or a negative --populate: exit 2 naming the option, no traceback."""
+    with pytest.raises(SystemExit) as info:
+        main(["simulator", *argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err
+    assert "Traceback" not in err
+
+
 def test_simulator_serves_https_with_faults_from_the_command_line(tmp_path):
     """The real command serves HTTPS from --cert/--key and injects --fault with --seed."""
     ca = trustme.CA()
