@@ -83,7 +83,7 @@ def check_paths(
     """
     journal = journal_path(success_file)
     real = {
-        name: os.path.realpath(path)
+        name: _real(path)
         for name, path in (
             ("input", input_file),
             ("success", success_file),
@@ -97,7 +97,7 @@ def check_paths(
         ("fail", "journal", "choose another fail file"),
         ("input", "journal", "choose another success file"),
     ):
-        if os.path.normcase(real[first]) == os.path.normcase(real[second]):
+        if real[first] == real[second]:
             raise ConfigurationError(
                 f"the {_name(first)} and the {_name(second)} are the same file "
                 f"({real[first]}): {fix}."
@@ -118,7 +118,7 @@ def check_export_paths(
     outputs = [("batches file", os.fspath(batches_file))]
     if export_file is not None:
         outputs.append(("export file", os.fspath(export_file)))
-        first, second = (os.path.normcase(os.path.realpath(path)) for _, path in outputs)
+        first, second = (_real(path) for _, path in outputs)
         if first == second:
             raise ConfigurationError(
                 f"the batches file and the export file are the same file ({first}): give two "
@@ -126,6 +126,11 @@ def check_export_paths(
             )
     for name, path in outputs:
         _check_output(path, name)
+
+
+def _real(path: str | os.PathLike[str]) -> str:
+    """The path as the filesystem resolves it, for telling whether two paths are one file."""
+    return os.path.normcase(os.path.realpath(path))
 
 
 def _name(role: str) -> str:
