@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shlex
 import signal
 import ssl
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from ._batches import process_file
 from ._exceptions import ConfigurationError
+from ._preflight import journal_path
 from .testing import FakeConnectWise, Fault
 
 __all__ = ["DEMO_INPUT", "fault_option", "run_demo", "run_simulator"]
@@ -63,11 +65,29 @@ def _add_demo_books(fake: FakeConnectWise) -> None:
     fake.add_unposted([320059], kind="procurement")
 
 
+def _check_demo_folder(folder: Path, files: tuple[Path, ...]) -> None:
+    """Make ``folder`` if it is missing; refuse one holding a file the demo would replace."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(
+            f"--dir {folder} is a file: give a folder (it is made if missing)."
+        )
+    present = [path.name for path in files if os.path.lexists(path)]
+    if present:
+        raise ConfigurationError(
+            f"--dir {folder} already holds {', '.join(present)}, which the demo would replace: "
+            "give a new or empty folder; nothing was written."
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigurationError(f"--dir {folder} cannot be made: {err.strerror}.") from None
+
+
 def run_demo(folder: Path | None) -> int:
     """Write the sample input, serve the simulator on loopback, run the task, show the files."""
     folder = Path(tempfile.mkdtemp(prefix="cw-glbatch-demo-")) if folder is None else folder
-    folder.mkdir(parents=True, exist_ok=True)
     source, success, fail = folder / "batches.xml", folder / "created.xml", folder / "failed.xml"
+    _check_demo_folder(folder, (source, success, fail, Path(journal_path(success))))
     source.write_text(DEMO_INPUT, encoding="utf-8")
     fake = FakeConnectWise()
     _add_demo_books(fake)

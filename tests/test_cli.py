@@ -216,6 +216,31 @@ def test_demo_shows_the_export_loop(tmp_path, capsys):
     assert "export again: 7 GL entries left, 11 now in batches" in out
 
 
+def test_demo_refuses_a_dir_that_is_a_file(tmp_path, capsys):
+    """demo --dir naming a file exits 2 with one line saying to give a folder."""
+    (tmp_path / "f").write_text("mine", encoding="utf-8")
+    assert main(["demo", "--dir", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert f"--dir {tmp_path / 'f'} is a file: give a folder" in err
+    assert "Errno" not in err
+    assert (tmp_path / "f").read_text(encoding="utf-8") == "mine"
+
+
+def test_demo_refuses_a_dir_holding_its_files(tmp_path, capsys):
+    """demo --dir already holding batches.xml exits 2 and leaves the user's file as it was."""
+    (tmp_path / "batches.xml").write_text("mine", encoding="utf-8")
+    assert main(["demo", "--dir", str(tmp_path)]) == 2
+    assert "already holds batches.xml, which the demo would replace" in capsys.readouterr().err
+    assert (tmp_path / "batches.xml").read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batches.xml"]
+
+
+def test_demo_makes_a_missing_dir(tmp_path, capsys):
+    """demo --dir naming a missing folder (and its parents) makes it and runs."""
+    assert main(["demo", "--dir", str(tmp_path / "a" / "b")]) == 0
+    assert (tmp_path / "a" / "b" / "created.xml").is_file()
+
+
 def test_simulator_command_serves_until_stopped(capsys):
     """simulator prints where it listens and the CW_* settings, and stops cleanly."""
     stop = threading.Event()
