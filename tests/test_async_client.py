@@ -4,6 +4,7 @@ test_client.py, which runs every client test against both clients)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import httpx
 import pytest
@@ -98,6 +99,33 @@ def test_the_simulator_answers_the_async_client_with_its_faults():
 
     asyncio.run(main())
     assert fake.count_requests("POST") == 3
+
+
+def test_the_simulators_latency_waits_off_the_event_loop():
+    """Two requests to the in-process simulator wait out its latency at the same time."""
+    both_waiting = threading.Barrier(2)
+    fake = FakeConnectWise(sleep=lambda seconds: both_waiting.wait(timeout=10))
+    fake.set_latency(1.0)
+
+    async def main() -> None:
+        async with async_client(fake) as client:
+            await asyncio.gather(client.highest_batch_id(), client.highest_batch_id())
+
+    asyncio.run(main())  # on the event loop, the first wait would hold the second back
+    assert fake.count_requests("GET") >= 2
+
+
+def test_a_trickled_answer_waits_off_the_event_loop():
+    """Two trickled answers from the in-process simulator are read at the same time."""
+    both_waiting = threading.Barrier(2)
+    fake = FakeConnectWise(sleep=lambda seconds: both_waiting.wait(timeout=10))
+    fake.fail_next(Fault.trickle(chunk=100_000), Fault.trickle(chunk=100_000), method="GET")
+
+    async def main() -> None:
+        async with async_client(fake) as client:
+            await asyncio.gather(client.highest_batch_id(), client.highest_batch_id())
+
+    asyncio.run(main())
 
 
 def test_over_loopback_http():

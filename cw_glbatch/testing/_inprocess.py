@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
@@ -40,7 +41,9 @@ class _Delivery(httpx.SyncByteStream, httpx.AsyncByteStream):
             )
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self:
+        # The same pieces, waiting in a worker thread so the event loop goes on meanwhile.
+        pieces = iter(self)
+        while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
             yield piece
 
 
