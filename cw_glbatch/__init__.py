@@ -3,7 +3,8 @@
 from ._async_batches import DEFAULT_CANCEL_GRACE, acreate_batches, aprocess_file
 from ._async_client import AsyncConnectWiseClient
 from ._batches import BATCH_ID_VARIABLE, DEFAULT_CONCURRENCY, create_batches, process_file
-from ._client import DEFAULT_MAX_RETRIES, DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, ConnectWiseClient
+from ._client import ConnectWiseClient
+from ._connection import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._exceptions import (
     ApiConnectionError,
     ApiError,
@@ -27,6 +28,7 @@ from ._exceptions import (
 )
 from ._export import GLExport, GLExportRecord
 from ._models import AccountingBatch, BatchError, BatchRequest, BatchResult, Progress, RunReport
+from ._paging import DEFAULT_PAGE_SIZE
 from ._protocols import AsyncBatchClient, BatchClient
 from ._reader import XmlBatchReader
 from ._version import __version__

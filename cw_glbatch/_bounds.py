@@ -19,10 +19,9 @@ from typing import Any
 import httpcore
 import httpx
 
-from ._http import AnswerTooLarge
-
 __all__ = [
     "DEFAULT_MAX_ANSWER_BYTES",
+    "AnswerTooLarge",
     "aread_answer",
     "bound_transports",
     "deadline",
@@ -31,6 +30,11 @@ __all__ = [
 
 # ConnectWise's answers are kilobytes; a batch's GL export holds ~1-2 KB per GL entry.
 DEFAULT_MAX_ANSWER_BYTES = 256 * 1024 * 1024
+
+
+class AnswerTooLarge(httpx.HTTPError):
+    """An answer's decoded body passed the client's size cap."""
+
 
 _local = threading.local()  # the deadline of the request this thread is making, if any
 

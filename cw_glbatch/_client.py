@@ -18,29 +18,17 @@ from typing import TypeVar
 import httpx
 
 from ._bounds import DEFAULT_MAX_ANSWER_BYTES, bound_transports, deadline, read_answer
-from ._calls import (
-    BATCHES_PATH,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_PAGE_SIZE,
-    DEFAULT_TIMEOUT,
-    LIMITS,
-    Call,
-    ClientBase,
-    FindPlan,
-    Pause,
-    Reply,
-    batches_pager,
-    entries_pager,
-    ssl_context,
-)
+from ._calls import ClientBase
+from ._conditions import FindPlan
+from ._connection import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, LIMITS, ssl_context
 from ._exceptions import ConfigurationError
 from ._export import GLExport
 from ._http import SummarizeInvoices
 from ._models import AccountingBatch
+from ._paging import DEFAULT_PAGE_SIZE, batches_pager, entries_pager
+from ._steps import Call, Pause, Reply
 
 __all__ = [
-    "BATCHES_PATH",
-    "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_TIMEOUT",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cw_glbatch._http import condition_string
+from cw_glbatch._conditions import condition_string
 from cw_glbatch.testing._conditions import ConditionError, matches, parse_conditions
 
 RECORD = {"id": 12, "batchIdentifier": 'a"b\\c', "closedFlag": False, "name": "Invoice 42"}

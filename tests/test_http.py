@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cw_glbatch import OutcomeUnknownError, RateLimitError, ServerError, ValidationError
-from cw_glbatch._http import (
-    condition_string,
-    error_for_response,
-    identifier_conditions,
-    is_condition_safe,
-    next_link,
-    retry_after_seconds,
-)
+from cw_glbatch._conditions import condition_string, identifier_conditions, is_condition_safe
+from cw_glbatch._failures import error_for_response, retry_after_seconds
+from cw_glbatch._paging import next_link
 from cw_glbatch._retry import backoff_seconds
 
 
@@ -120,7 +115,7 @@ def test_transport_failure_survives_an_error_chained_to_itself():
     """An error whose __context__ chain loops back (as respx can make) is classified, not looped."""
     import httpx
 
-    from cw_glbatch._http import transport_failure
+    from cw_glbatch._failures import transport_failure
     from cw_glbatch._retry import Failure
 
     err = httpx.ReadError("reset")
