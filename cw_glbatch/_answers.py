@@ -1,21 +1,60 @@
 """What a ConnectWise answer holds: its body as JSON, and the batch or GL export in it.
 
-Validation at the boundary: each function either gives a checked value or raises `ApiError`
-naming the request (method and path) and what was wrong with the answer. No I/O.
+An `Answer` is a response as received (status, headers, the body read whole): plain values,
+no connection behind it. Validation at the boundary: each function either gives a checked
+value or raises `ApiError` naming the request (method and path) and what was wrong with the
+answer. No I/O.
 """
 
 from __future__ import annotations
 
+import codecs
+import email.message
 import json
+from collections.abc import Mapping
 from typing import Any
 
-import httpx
+import attrs
 
 from ._exceptions import ApiError
 from ._export import GLExport
 from ._models import AccountingBatch
 
-__all__ = ["decode_batch", "decode_export", "decode_json", "is_json", "json_value"]
+__all__ = ["Answer", "decode_batch", "decode_export", "decode_json", "is_json", "json_value"]
+
+
+@attrs.frozen
+class Answer:
+    """A response as received: its status, its headers, and its body read whole and decoded."""
+
+    status: int
+    headers: Mapping[str, str]  # case-insensitive (httpx's headers)
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        """The body as text, decoded as httpx would: in the charset the server named, else UTF-8.
+
+        Never raises: a charset that cannot decode with replacements (UTF-16 without a byte
+        order mark, ``idna``, ``base64``, ...) reads as UTF-8, where httpx's ``.text`` raises.
+        """
+        try:
+            return self.content.decode(_charset(self.headers.get("content-type")), "replace")
+        except (UnicodeError, LookupError):  # a server chose the charset: anything goes
+            return self.content.decode("utf-8", "replace")
+
+
+def _charset(content_type: str | None) -> str:
+    """The known charset a ``Content-Type`` names, else ``utf-8`` (httpx's choice for `.text`)."""
+    if content_type is None:
+        return "utf-8"
+    message = email.message.Message()
+    message["content-type"] = content_type
+    charset = message.get_content_charset(failobj=None)
+    try:
+        return codecs.lookup(charset).name if charset else "utf-8"
+    except LookupError:
+        return "utf-8"
 
 
 def json_value(text: str | bytes) -> Any:
@@ -35,15 +74,16 @@ def is_json(content: bytes) -> bool:
     return True
 
 
-def decode_json(response: httpx.Response, method: str, path: str) -> Any:
+def decode_json(answer: Answer, method: str, path: str) -> Any:
+    """The body of ``answer`` as JSON; `ApiError` quoting its start if it is not JSON."""
     try:
-        return json_value(response.content)
+        return json_value(answer.content)
     except ValueError:
         raise ApiError(
-            "the answer is not JSON: " + response.text[:200],
+            "the answer is not JSON: " + answer.text[:200],
             method=method,
             path=path,
-            status=response.status_code,
+            status=answer.status,
         ) from None
 
 

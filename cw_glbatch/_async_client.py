@@ -18,7 +18,7 @@ from typing import TypeVar
 
 import httpx
 
-from ._bounds import DEFAULT_MAX_ANSWER_BYTES, aread_answer
+from ._bounds import DEFAULT_MAX_ANSWER_BYTES, asend_bounded
 from ._calls import ClientBase
 from ._conditions import FindPlan
 from ._connection import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, LIMITS, ssl_context
@@ -294,21 +294,11 @@ class AsyncConnectWiseClient(ClientBase):
                 http, request = self._build_request(self._http, step)
                 if self._pacer is not None and (delay := self._pacer.reserve()) > 0:
                     await self._sleep(delay)
-                try:
-                    response = await http.send(request, follow_redirects=False, stream=True)
-                except httpx.HTTPError as err:
-                    reply = Reply(failure=err)
-                    continue
-                expires = time.monotonic() + self._timeout
-                try:
-                    content = await aread_answer(
-                        response, limit=self._max_answer_bytes, expires=expires
+                reply = self._reply(
+                    await asend_bounded(
+                        http, request, timeout=self._timeout, limit=self._max_answer_bytes
                     )
-                    reply = Reply(self._received(response, content))
-                except httpx.HTTPError as err:  # the status stands, the body is not used
-                    reply = Reply(self._received(response, b""), err)
-                finally:
-                    await response.aclose()
+                )
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
         finally:

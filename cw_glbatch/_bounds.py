@@ -22,10 +22,13 @@ import httpx
 __all__ = [
     "DEFAULT_MAX_ANSWER_BYTES",
     "AnswerTooLarge",
+    "Received",
     "aread_answer",
+    "asend_bounded",
     "bound_transports",
     "deadline",
     "read_answer",
+    "send_bounded",
 ]
 
 # ConnectWise's answers are kilobytes; a batch's GL export holds ~1-2 KB per GL entry.
@@ -162,6 +165,54 @@ async def aread_answer(
     async for chunk in response.aiter_bytes():
         chunks.add(chunk)
     return chunks.body()
+
+
+# What came back: the response (its status and headers), its body, and the failure that cut
+# the exchange short. A body that fails after the status leaves the response with b"".
+Received = tuple[httpx.Response | None, bytes, httpx.HTTPError | None]
+
+
+def send_bounded(
+    http: httpx.Client, request: httpx.Request, *, timeout: float, limit: int
+) -> Received:
+    """Send ``request`` and read its answer whole, within ``timeout`` seconds and ``limit`` bytes.
+
+    Every socket operation of httpx's own transports waits only for the time left (see
+    `bound_transports`), so a server trickling its answer cannot hold the request longer.
+    """
+    expires = time.monotonic() + timeout
+    with deadline(expires):
+        try:
+            response = http.send(request, follow_redirects=False, stream=True)
+        except httpx.HTTPError as err:
+            return None, b"", err
+        try:
+            return response, read_answer(response, limit=limit, expires=expires), None
+        except httpx.HTTPError as err:  # the status stands, the body is not used
+            return response, b"", err
+        finally:
+            response.close()
+
+
+async def asend_bounded(
+    http: httpx.AsyncClient, request: httpx.Request, *, timeout: float, limit: int
+) -> Received:
+    """`send_bounded` for an ``httpx.AsyncClient``.
+
+    The deadline starts when the status has come and is checked between the answer's chunks
+    (the async transports' sockets are not bounded; httpx's own timeouts bound each read).
+    """
+    try:
+        response = await http.send(request, follow_redirects=False, stream=True)
+    except httpx.HTTPError as err:
+        return None, b"", err
+    expires = time.monotonic() + timeout
+    try:
+        return response, await aread_answer(response, limit=limit, expires=expires), None
+    except httpx.HTTPError as err:  # the status stands, the body is not used
+        return response, b"", err
+    finally:
+        await response.aclose()
 
 
 class _Chunks:

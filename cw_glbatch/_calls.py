@@ -15,9 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-import httpx
-
-from ._answers import decode_batch, decode_export, decode_json, json_value
+from ._answers import Answer, decode_batch, decode_export, decode_json, json_value
 from ._connection import Connection
 from ._exceptions import ApiError, NotFoundError
 from ._exchange import exchange
@@ -72,12 +70,12 @@ class ClientBase(Connection):
         return self._create_batch(identifier, ids, body)
 
     def _create_batch(self, identifier: str, ids: tuple[int, ...], body: bytes) -> Call[GLExport]:
-        response = yield from self._request("POST", BATCHES_PATH, content=body)
+        answer = yield from self._request("POST", BATCHES_PATH, content=body)
         # Any 2xx means created, even when a proxy replaced the body: keep what came.
         try:
-            data = json_value(response.content) if response.content else {}
+            data = json_value(answer.content) if answer.content else {}
         except ValueError:
-            data = {"body": response.text[:_MAX_KEPT_BODY]}
+            data = {"body": answer.text[:_MAX_KEPT_BODY]}
         try:
             return decode_export(data, "POST", BATCHES_PATH, batch_identifier=identifier)
         except ApiError as err:  # created all the same
@@ -96,29 +94,29 @@ class ClientBase(Connection):
 
     def _export(self, path: str, body: bytes) -> Call[GLExport]:
         """An export changes nothing in ConnectWise: it is sent again as a read would be."""
-        response = yield from self._request("POST", path, content=body, read_only=True)
-        return decode_export(decode_json(response, "POST", path), "POST", path)
+        answer = yield from self._request("POST", path, content=body, read_only=True)
+        return decode_export(decode_json(answer, "POST", path), "POST", path)
 
     def _get_batch_call(self, batch_id: int) -> Call[AccountingBatch]:
         path = f"{BATCHES_PATH}/{int(batch_id)}"
-        response = yield from self._request("GET", path)
-        return decode_batch(decode_json(response, "GET", path), "GET", path)
+        answer = yield from self._request("GET", path)
+        return decode_batch(decode_json(answer, "GET", path), "GET", path)
 
     def _delete_batch_call(self, batch_id: int) -> Call[None]:
         yield from self._request("DELETE", f"{BATCHES_PATH}/{int(batch_id)}")
 
     def _highest_batch_id_call(self) -> Call[int]:
         params: dict[str, str | int] = {"orderBy": "id desc", "pageSize": 1, "fields": "id"}
-        response = yield from self._request("GET", BATCHES_PATH, params=params)
-        page = decode_json(response, "GET", BATCHES_PATH)
+        answer = yield from self._request("GET", BATCHES_PATH, params=params)
+        page = decode_json(answer, "GET", BATCHES_PATH)
         if not isinstance(page, list):
             raise ApiError("expected a list of batches", method="GET", path=BATCHES_PATH)
         return decode_batch(page[0], "GET", BATCHES_PATH).id if page else 0
 
     def _page_call(self, pager: Pager[T]) -> Call[list[T]]:
         """The next page of ``pager``'s list."""
-        response = yield from self._request("GET", pager.url or "", params=pager.query)
-        return pager.read(response)
+        answer = yield from self._request("GET", pager.url or "", params=pager.query)
+        return pager.read(answer)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -129,21 +127,21 @@ class ClientBase(Connection):
             f"{self.company_id!r}"
         )
         try:
-            response = yield from exchange(
+            answer = yield from exchange(
                 self, "GET", self._origin + path, path, headers={"User-Agent": user_agent()}
             )
         except NotFoundError as err:
             raise NotFoundError(
                 unknown, method="GET", path=path, status=err.status, code=err.code
             ) from err
-        info = decode_json(response, "GET", path)
+        info = decode_json(answer, "GET", path)
         codebase = info.get("Codebase") if isinstance(info, Mapping) else None
         if not isinstance(codebase, str) or not codebase.strip("/"):
             raise NotFoundError(
                 f"{unknown}; its company info has no Codebase (or pass codebase= or base_url=)",
                 method="GET",
                 path=path,
-                status=response.status_code,
+                status=answer.status,
             )
         return f"{self._origin}/{codebase.strip('/')}/apis/3.0"
 
@@ -155,7 +153,7 @@ class ClientBase(Connection):
         params: Mapping[str, str | int] | None = None,
         content: bytes | None = None,
         read_only: bool = False,
-    ) -> Call[httpx.Response]:
+    ) -> Call[Answer]:
         root = self._api_root
         if root is None:  # (the clients look it up first, once, under a lock)
             root = self._api_root = yield from self._discover_api_root_call()

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import httpx
 
-from ._bounds import DEFAULT_MAX_ANSWER_BYTES, bound_transports, deadline, read_answer
+from ._bounds import DEFAULT_MAX_ANSWER_BYTES, bound_transports, send_bounded
 from ._calls import ClientBase
 from ._conditions import FindPlan
 from ._connection import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, LIMITS, ssl_context
@@ -360,26 +360,6 @@ class ConnectWiseClient(ClientBase):
             self._known_api_root()
         return self._drive(call)
 
-    def _send_bounded(self, http: httpx.Client, request: httpx.Request) -> Reply:
-        """Send ``request`` and read its answer whole, within the deadline and the size cap.
-
-        Every socket operation of httpx's own transports waits only for the time left
-        (`_bounds`), so a server trickling its answer cannot hold the request longer.
-        """
-        expires = time.monotonic() + self._timeout
-        with deadline(expires):
-            try:
-                response = http.send(request, follow_redirects=False, stream=True)
-            except httpx.HTTPError as err:
-                return Reply(failure=err)
-            try:
-                content = read_answer(response, limit=self._max_answer_bytes, expires=expires)
-            except httpx.HTTPError as err:  # the status stands, the body is not used
-                return Reply(self._received(response, b""), err)
-            finally:
-                response.close()
-        return Reply(self._received(response, content))
-
     def _drive(self, call: Call[T]) -> T:
         reply: Reply | None = None
         try:
@@ -392,7 +372,9 @@ class ConnectWiseClient(ClientBase):
                 http, request = self._build_request(self._http, step)
                 if self._pacer is not None and (delay := self._pacer.reserve()) > 0:
                     self._sleep(delay)
-                reply = self._send_bounded(http, request)
+                reply = self._reply(
+                    send_bounded(http, request, timeout=self._timeout, limit=self._max_answer_bytes)
+                )
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
         finally:

@@ -18,12 +18,14 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ._answers import Answer
+from ._bounds import Received
 from ._exceptions import ClientClosedError, ConfigurationError
 from ._http import auth_headers, is_loopback, origin_of, user_agent
 from ._preflight import check_client_options
 from ._redact import redact
 from ._retry import RequestPacer
-from ._steps import Send
+from ._steps import Reply, Send
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -185,19 +187,13 @@ class Connection:
         state = ", closed" if closed else ""
         return f"{type(self).__name__}({where!r}, company_id={self.company_id!r}{state})"
 
-    def _received(self, response: httpx.Response, content: bytes) -> httpx.Response:
-        """``response`` with its body ``content`` (decoded, read whole), every secret redacted."""
-        headers = [  # as received (bytes: a server may send any), the body now decoded
-            (name, value)
-            for name, value in response.headers.raw
-            if name.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
-        ]
-        return httpx.Response(
-            response.status_code,
-            headers=headers,
-            content=redact(content, self._secrets),
-            request=response.request,
-        )
+    def _reply(self, received: Received) -> Reply:
+        """What a call is sent back for what came: the answer's body with every secret redacted."""
+        response, content, failure = received
+        if response is None:
+            return Reply(failure=failure)
+        answer = Answer(response.status_code, response.headers, redact(content, self._secrets))
+        return Reply(answer, failure)
 
     def _count_request(self) -> None:
         """Count one request sent (whatever thread or task sent it)."""

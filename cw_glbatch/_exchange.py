@@ -12,9 +12,7 @@ import logging
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-import httpx
-
-from ._answers import decode_json, is_json
+from ._answers import Answer, decode_json, is_json
 from ._connection import Connection
 from ._failures import error_for_response, retry_after_seconds, transport_error, transport_failure
 from ._redact import redact_text
@@ -36,7 +34,7 @@ def exchange(
     params: Mapping[str, str | int] | None = None,
     content: bytes | None = None,
     read_only: bool = False,
-) -> Call[httpx.Response]:
+) -> Call[Answer]:
     """Send one request through ``conn`` until `_retry.decide` says it is settled.
 
     ``path`` names the request in errors and logs; ``read_only``: a POST that changes nothing
@@ -46,27 +44,27 @@ def exchange(
     while True:
         reply = yield Send(method, url, headers, params, content)
         conn._count_request()
-        response, failure = (reply.response, reply.failure) if reply else (None, None)
-        if response is None and failure is None:
+        answer, failure = (reply.answer, reply.failure) if reply else (None, None)
+        if answer is None and failure is None:
             raise RuntimeError("a Send was answered with nothing")  # a driver's bug
-        status = response.status_code if response is not None else None
+        status = answer.status if answer is not None else None
         retry_after = None
-        if response is not None:
-            retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        if answer is not None:
+            retry_after = retry_after_seconds(answer.headers.get("retry-after"))
         # A read answered 2xx with a body that is not JSON (a proxy's page) was not read.
         unreadable = (
             (method == "GET" or read_only)
             and failure is None
-            and response is not None
-            and response.status_code < 300
-            and not is_json(response.content)
+            and answer is not None
+            and answer.status < 300
+            and not is_json(answer.content)
         )
         decision = decide(
             method,
             status,
             failure=Failure.AFTER_SENDING
             if unreadable
-            else (transport_failure(failure, answered=response is not None) if failure else None),
+            else (transport_failure(failure, answered=answer is not None) if failure else None),
             attempt=attempt,
             max_retries=conn._max_retries,
             retry_after=retry_after,
@@ -74,12 +72,12 @@ def exchange(
             read_only=read_only,
         )
         unknown = decision.verdict is Verdict.OUTCOME_UNKNOWN
-        if decision.verdict is Verdict.RETURN and response is not None:
-            return response
+        if decision.verdict is Verdict.RETURN and answer is not None:
+            return answer
         if decision.verdict is not Verdict.RETRY:
-            if unreadable and response is not None:
-                decode_json(response, method, path)  # raises, saying what came
-            if failure is not None and (response is None or response.status_code < 300):
+            if unreadable and answer is not None:
+                decode_json(answer, method, path)  # raises, saying what came
+            if failure is not None and (answer is None or answer.status < 300):
                 raise transport_error(
                     method,
                     path,
@@ -89,13 +87,13 @@ def exchange(
                     host=urlsplit(url).netloc,
                     secrets=conn._secrets,
                 ) from failure
-            if response is not None:
+            if answer is not None:
                 raise error_for_response(
                     method,
                     path,
-                    response.status_code,
-                    response.headers,
-                    b"" if failure else response.content,
+                    answer.status,
+                    answer.headers,
+                    b"" if failure else answer.content,
                     outcome_unknown=unknown,
                 )
         reason = f"HTTP {status}" if status is not None else f"{type(failure).__name__}"

@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 import httpx
 
-from ._answers import decode_batch, decode_json
+from ._answers import Answer, decode_batch, decode_json
 from ._exceptions import ApiError
 from ._http import BATCHES_PATH, origin_of
 from ._models import AccountingBatch
@@ -71,9 +71,9 @@ class Pager(Generic[T]):
         """The query of the next request (a next link carries its own)."""
         return {**self._params, "page": self._number} if not self._followed else None
 
-    def read(self, response: httpx.Response) -> list[T]:
+    def read(self, answer: Answer) -> list[T]:
         """The items of one page, decoded; moves on to the next page."""
-        page = decode_json(response, "GET", self._path)
+        page = decode_json(answer, "GET", self._path)
         if not isinstance(page, list):
             raise ApiError("expected a list", method="GET", path=self._path)
         if page and page == self._previous and not self._followed:  # a server ignoring paging
@@ -84,7 +84,7 @@ class Pager(Generic[T]):
             )
         self._previous = page
         items = [self._decode(item, self._path) for item in page]
-        self.url = next_link(response.headers.get("link"))
+        self.url = next_link(answer.headers.get("link"))
         if self.url is not None:
             self._check_next_link(self.url)
         elif len(page) == self._page_size and not self._followed:

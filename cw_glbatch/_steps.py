@@ -13,6 +13,8 @@ from typing import TypeVar
 import attrs
 import httpx
 
+from ._answers import Answer
+
 __all__ = ["Call", "Pause", "Reply", "Send"]
 
 T = TypeVar("T")
@@ -38,13 +40,13 @@ class Pause:
 
 @attrs.frozen
 class Reply:
-    """What came back for a `Send`: the response, if one came, and the error that cut it short.
+    """What came back for a `Send`: the answer, if one came, and the error that cut it short.
 
     A body that stops half way still leaves its status (a 2xx to a create means created): the
-    response is then given with an empty body together with the error.
+    answer is then given with an empty body together with the error.
     """
 
-    response: httpx.Response | None = None
+    answer: Answer | None = None
     failure: httpx.HTTPError | None = None
 
 

@@ -752,3 +752,19 @@ def test_post_2xx_cut_short_is_created_and_get_is_read_again(respx_mock, client)
     ]
     assert client.get_batch(7).id == 7
     assert get.call_count == 2
+
+
+@pytest.mark.parametrize(
+    ("charset", "read_as"), [("UTF-16", "utf-16"), ("base64", "utf-8"), ("idna", "utf-8")]
+)
+def test_created_batch_with_an_undecodable_charset_is_still_created(
+    respx_mock, client, charset, read_as
+):
+    """A 2xx to a create whose non-JSON body names a charset that cannot decode it is created."""
+    body = b"\x00\x00not json"
+    headers = {"content-type": f"text/plain; charset={charset}"}
+    respx_mock.post(BATCHES).respond(201, headers=headers, content=body)
+    export = client.create_batch("A", [1])
+    assert export.batch_identifier == "A"
+    assert export.records == ()
+    assert export.data == {"body": body.decode(read_as, "replace")}
