@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import email.message
+import enum
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +21,22 @@ from ._exceptions import ApiError
 from ._export import GLExport
 from ._models import AccountingBatch
 
-__all__ = ["Answer", "decode_batch", "decode_export", "decode_json", "is_json", "json_value"]
+__all__ = [
+    "UNPARSED",
+    "Answer",
+    "decode_batch",
+    "decode_export",
+    "decode_json",
+    "json_value",
+    "with_json",
+]
+
+
+class _Unparsed(enum.Enum):
+    UNPARSED = "unparsed"
+
+
+UNPARSED = _Unparsed.UNPARSED  # an answer whose body was not parsed as JSON yet
 
 
 @attrs.frozen
@@ -30,6 +46,7 @@ class Answer:
     status: int
     headers: Mapping[str, str]  # case-insensitive (httpx's headers)
     content: bytes
+    body_json: Any = attrs.field(default=UNPARSED, eq=False, repr=False)  # see `with_json`
 
     @property
     def text(self) -> str:
@@ -65,17 +82,15 @@ def json_value(text: str | bytes) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
-def is_json(content: bytes) -> bool:
-    """Whether ``content`` is a JSON document."""
-    try:
-        json_value(content)
-    except ValueError:
-        return False
-    return True
+def with_json(answer: Answer) -> Answer:
+    """``answer`` with its body parsed as JSON, for `decode_json`; `ValueError` if it is not."""
+    return Answer(answer.status, answer.headers, answer.content, json_value(answer.content))
 
 
 def decode_json(answer: Answer, method: str, path: str) -> Any:
-    """The body of ``answer`` as JSON; `ApiError` quoting its start if it is not JSON."""
+    """The body of ``answer`` as JSON (parsed once); `ApiError` quoting its start if not JSON."""
+    if answer.body_json is not UNPARSED:
+        return answer.body_json
     try:
         return json_value(answer.content)
     except ValueError:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from ._answers import Answer, decode_json, is_json
+from ._answers import Answer, decode_json, with_json
 from ._connection import Connection
 from ._failures import error_for_response, retry_after_seconds, transport_error, transport_failure
 from ._redact import redact_text
@@ -51,14 +51,13 @@ def exchange(
         retry_after = None
         if answer is not None:
             retry_after = retry_after_seconds(answer.headers.get("retry-after"))
-        # A read answered 2xx with a body that is not JSON (a proxy's page) was not read.
-        unreadable = (
-            (method == "GET" or read_only)
-            and failure is None
-            and answer is not None
-            and answer.status < 300
-            and not is_json(answer.content)
-        )
+        reads = method == "GET" or read_only
+        unreadable = False
+        if reads and failure is None and answer is not None and answer.status < 300:
+            try:  # parsed once, here: the call reads the JSON this check made
+                answer = with_json(answer)
+            except ValueError:  # a 2xx that is not JSON (a proxy's page) was not read
+                unreadable = True
         decision = decide(
             method,
             status,

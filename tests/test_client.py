@@ -12,6 +12,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+import cw_glbatch._answers
 from cw_glbatch import (
     AccountingBatch,
     ApiConnectionError,
@@ -768,3 +769,29 @@ def test_created_batch_with_an_undecodable_charset_is_still_created(
     assert export.batch_identifier == "A"
     assert export.records == ()
     assert export.data == {"body": body.decode(read_as, "replace")}
+
+
+@pytest.mark.parametrize(
+    ("route", "call"),
+    [
+        (("GET", f"{BATCHES}/7", batch_json(7)), lambda c: c.get_batch(7)),
+        (("GET", BATCHES, [batch_json(9)]), lambda c: c.highest_batch_id()),
+        (("GET", BATCHES, [batch_json(9)]), lambda c: list(c.list_batches())),
+        (("POST", f"{ROOT}/finance/accounting/export", {}), lambda c: c.export_gl()),
+    ],
+)
+def test_each_read_answer_is_parsed_as_json_once(respx_mock, monkeypatch, route, call):
+    """The JSON check of a read's 2xx answer is the parse the call then uses: one per answer."""
+    method, url, answer = route
+    respx_mock.route(method=method, url=url).respond(json=answer)
+    parsed = []
+
+    def json_value(text):
+        parsed.append(text)
+        return original(text)
+
+    original = cw_glbatch._answers.json_value
+    monkeypatch.setattr(cw_glbatch._answers, "json_value", json_value)
+    with ConnectWiseClient(base_url=ROOT, **CREDENTIALS) as client:
+        call(client)
+    assert len(parsed) == 1
