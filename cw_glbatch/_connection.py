@@ -23,7 +23,7 @@ from ._bounds import Received
 from ._exceptions import ClientClosedError, ConfigurationError
 from ._http import auth_headers, is_loopback, origin_of, user_agent
 from ._preflight import check_client_options
-from ._redact import redact
+from ._redact import Redaction
 from ._retry import RequestPacer
 from ._steps import Reply, Send
 
@@ -130,6 +130,7 @@ class Connection:
         auth = auth_headers(company_id, public_key, private_key, client_id)
         # What a server must never be able to echo into a message, a log or a file.
         self._secrets = (auth["Authorization"].removeprefix("Basic "), private_key, client_id)
+        self._redact = Redaction(self._secrets)
         self._headers = {
             **auth,
             "Accept": (
@@ -192,7 +193,7 @@ class Connection:
         response, content, failure = received
         if response is None:
             return Reply(failure=failure)
-        answer = Answer(response.status_code, response.headers, redact(content, self._secrets))
+        answer = Answer(response.status_code, response.headers, self._redact(content))
         return Reply(answer, failure)
 
     def _count_request(self) -> None:

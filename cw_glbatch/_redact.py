@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-__all__ = ["REDACTED", "redact", "redact_text"]
+__all__ = ["REDACTED", "Redaction", "redact", "redact_text"]
 
 REDACTED = "[redacted]"
+_REDACTED_BYTES = REDACTED.encode()
 _MIN_SECRET = 8  # characters; ConnectWise's keys are 16, clientIds are GUIDs
 
 
@@ -22,6 +23,24 @@ def _spellings(secret: str) -> set[str]:
     }
 
 
+class Redaction:
+    """`redact` for the same secrets again and again: their spellings are worked out once."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._spellings = tuple(
+            spelling.encode("utf-8")
+            for secret in secrets
+            if len(secret) >= _MIN_SECRET  # shorter is ordinary text; real credentials are longer
+            for spelling in sorted(_spellings(secret), key=len, reverse=True)
+        )
+
+    def __call__(self, content: bytes) -> bytes:
+        """``content`` with every spelling of each secret replaced by ``[redacted]``."""
+        for spelling in self._spellings:
+            content = content.replace(spelling, _REDACTED_BYTES)
+        return content
+
+
 def redact(content: bytes, secrets: Iterable[str]) -> bytes:
     """``content`` with every spelling of each secret replaced by ``[redacted]``.
 
@@ -29,12 +48,7 @@ def redact(content: bytes, secrets: Iterable[str]) -> bytes:
     a server that echoes the request's headers cannot leak the credentials. Secrets shorter
     than 8 characters are left alone: replacing them would mangle ordinary text.
     """
-    for secret in secrets:
-        if len(secret) < _MIN_SECRET:
-            continue  # too short to tell from ordinary text; real credentials are longer
-        for spelling in sorted(_spellings(secret), key=len, reverse=True):
-            content = content.replace(spelling.encode("utf-8"), REDACTED.encode())
-    return content
+    return Redaction(secrets)(content)
 
 
 def redact_text(text: str, secrets: Iterable[str]) -> str:
