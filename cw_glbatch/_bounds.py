@@ -1,11 +1,12 @@
 """Bounds on one exchange with a server: an overall deadline, and a cap on the answer's size.
 
 httpx applies its timeouts to each read, so a server trickling one byte a second never times
-out, and it inflates a compressed answer without limit. The client therefore reads every
-answer through `read_answer` (deadline and size checked chunk by chunk, whatever the transport)
-and, for httpx's own transports, makes every socket operation wait no longer than the time left
-before the deadline (`bound_transports`), so headers that trickle in time out as well. Outside
-a `deadline` block the wrapped sockets behave exactly as before.
+out, and it inflates a compressed answer without limit. Both clients therefore send through
+`send_bounded` (blocking) or `asend_bounded` (asyncio), which read every answer through
+`read_answer` (deadline and size checked chunk by chunk, whatever the transport); for httpx's
+own transports, every socket operation also waits no longer than the time left before the
+deadline (`bound_transports`), so headers that trickle in time out as well. Outside a
+`deadline` block the wrapped sockets behave exactly as before.
 """
 
 from __future__ import annotations
