@@ -20,7 +20,8 @@ from typing import Any
 
 from ._batches import BATCH_ID_VARIABLE, DEFAULT_CONCURRENCY, process_file, stop_kind
 from ._cli_export import add_export_command, run_export
-from ._client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ConnectWiseClient
+from ._client import ConnectWiseClient
+from ._connection import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._console import ProgressDisplay, logging_to
 from ._demo import fault_option, run_demo, run_simulator
 from ._exceptions import ApiError, ConfigurationError, CwGlBatchError, ResultsNotWrittenError

@@ -28,12 +28,7 @@ from ._models import AccountingBatch
 from ._paging import DEFAULT_PAGE_SIZE, batches_pager, entries_pager
 from ._steps import Call, Pause, Reply
 
-__all__ = [
-    "DEFAULT_MAX_RETRIES",
-    "DEFAULT_PAGE_SIZE",
-    "DEFAULT_TIMEOUT",
-    "ConnectWiseClient",
-]
+__all__ = ["ConnectWiseClient"]
 
 T = TypeVar("T")
 
