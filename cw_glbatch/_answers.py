@@ -46,6 +46,7 @@ class Answer:
     status: int
     headers: Mapping[str, str]  # case-insensitive (httpx's headers)
     content: bytes
+    cut_at: int | None = None  # an error answer's body was cut after this many bytes
     body_json: Any = attrs.field(default=UNPARSED, eq=False, repr=False)  # see `with_json`
 
     @property
@@ -84,7 +85,7 @@ def json_value(text: str | bytes) -> Any:
 
 def with_json(answer: Answer) -> Answer:
     """``answer`` with its body parsed as JSON, for `decode_json`; `ValueError` if it is not."""
-    return Answer(answer.status, answer.headers, answer.content, json_value(answer.content))
+    return attrs.evolve(answer, body_json=json_value(answer.content))
 
 
 def decode_json(answer: Answer, method: str, path: str) -> Any:

@@ -60,8 +60,7 @@ class AsyncConnectWiseClient(ClientBase):
         max_requests_per_minute: As for `ConnectWiseClient`; shared by all tasks using it.
         allow_insecure_http: As for `ConnectWiseClient`.
         verify: As for `ConnectWiseClient`.
-        max_answer_bytes: As for `ConnectWiseClient`. The deadline is checked between the
-            answer's chunks (the async transports' sockets are not bounded).
+        max_answer_bytes: As for `ConnectWiseClient`.
 
     Raises:
         ConfigurationError: A required argument is missing or empty, or the URL is unsafe.

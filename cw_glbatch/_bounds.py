@@ -2,38 +2,49 @@
 
 httpx applies its timeouts to each read, so a server trickling one byte a second never times
 out, and it inflates a compressed answer without limit. Both clients therefore send through
-`send_bounded` (blocking) or `asend_bounded` (asyncio), which read every answer through
-`read_answer` (deadline and size checked chunk by chunk, whatever the transport); for httpx's
-own transports, every socket operation also waits no longer than the time left before the
-deadline (`bound_transports`), so headers that trickle in time out as well. Outside a
-`deadline` block the wrapped sockets behave exactly as before.
+`send_bounded` (blocking) or `asend_bounded` (asyncio), which read every answer chunk by chunk,
+checking the deadline and `answer_limit` (whatever the transport): a 2xx answer larger than the
+cap fails, an error answer is cut at `MAX_ERROR_ANSWER_BYTES` and the rest never read. For
+httpx's own blocking transports, every socket operation also waits no longer than the time left
+before the deadline (`bound_transports`), so headers that trickle in time out as well; outside a
+`deadline` block the wrapped sockets behave exactly as before. The async exchange is cancelled
+at the deadline as a whole, and fails as a bounded socket would (`deadline_failure`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import attrs
 import httpcore
 import httpx
 
 __all__ = [
     "DEFAULT_MAX_ANSWER_BYTES",
+    "MAX_ERROR_ANSWER_BYTES",
     "AnswerTooLarge",
     "Received",
-    "aread_answer",
+    "answer_limit",
     "asend_bounded",
     "bound_transports",
     "deadline",
-    "read_answer",
+    "deadline_failure",
     "send_bounded",
 ]
 
 # ConnectWise's answers are kilobytes; a batch's GL export holds ~1-2 KB per GL entry.
 DEFAULT_MAX_ANSWER_BYTES = 256 * 1024 * 1024
+
+# How much of an answer that is not 2xx is kept. Only ConnectWise's JSON error (its code,
+# message and errors[], a few hundred bytes; ~150 bytes per field error, so a refusal listing
+# thousands of GL entries still fits) or a short excerpt of another body is used; the rest of a
+# larger one is never read: the connection is closed instead.
+MAX_ERROR_ANSWER_BYTES = 1024 * 1024
 
 
 class AnswerTooLarge(httpx.HTTPError):
@@ -131,52 +142,47 @@ def bound_transports(client: httpx.Client) -> bool:
     return True
 
 
-def read_answer(
-    response: httpx.Response,
-    *,
-    limit: int,
-    expires: float,
-    clock: Callable[[], float] = time.monotonic,
-) -> bytes:
-    """The decoded body of a streamed ``response``, within ``limit`` bytes and the deadline.
+def answer_limit(status: int, limit: int) -> tuple[int, bool]:
+    """How many decoded bytes of an answer with ``status`` are read, and what passing them means.
 
-    Raises:
-        AnswerTooLarge: The decoded body passes ``limit`` (reading stops there).
-        httpx.ReadTimeout: The deadline passed before the body was complete.
-        httpx.HTTPError: The body could not be read or decoded.
+    Returns:
+        A 2xx answer: ``(limit, False)``, read whole within ``limit`` (passing it is
+        `AnswerTooLarge`). Any other: at most `MAX_ERROR_ANSWER_BYTES`, and True: it is cut
+        there, and the rest is never read.
     """
-    chunks = _Chunks(limit, expires, clock)
-    for chunk in response.iter_bytes():
-        chunks.add(chunk)
-    return chunks.body()
+    if 200 <= status < 300:
+        return limit, False
+    return min(limit, MAX_ERROR_ANSWER_BYTES), True
 
 
-async def aread_answer(
-    response: httpx.Response,
-    *,
-    limit: int,
-    expires: float,
-    clock: Callable[[], float] = time.monotonic,
-) -> bytes:
-    """`read_answer` for an answer streamed by an ``httpx.AsyncClient``.
+def deadline_failure(*, connecting: bool) -> httpx.TimeoutException:
+    """The failure of a request whose deadline passed, as a socket bounded by it would raise.
 
-    The deadline is checked between chunks (the async transports' sockets are not bounded).
+    ``connecting``: the deadline passed while connecting, before any of the request was written
+    (it was not sent). Otherwise it may have arrived, whatever the server sent since.
     """
-    chunks = _Chunks(limit, expires, clock)
-    async for chunk in response.aiter_bytes():
-        chunks.add(chunk)
-    return chunks.body()
+    error = httpx.ConnectTimeout if connecting else httpx.ReadTimeout
+    return error("the request's deadline passed")
 
 
-# What came back: the response (its status and headers), its body, and the failure that cut
-# the exchange short. A body that fails after the status leaves the response with b"".
-Received = tuple[httpx.Response | None, bytes, httpx.HTTPError | None]
+@attrs.frozen
+class Received:
+    """What came back for one request: the response (its status and headers) and its body.
+
+    ``failure`` cut the exchange short; a body that fails after the status leaves ``body``
+    empty. ``cut_at``: an error answer's body was cut after that many bytes (`answer_limit`).
+    """
+
+    response: httpx.Response | None
+    body: bytes = b""
+    failure: httpx.HTTPError | None = None
+    cut_at: int | None = None
 
 
 def send_bounded(
     http: httpx.Client, request: httpx.Request, *, timeout: float, limit: int
 ) -> Received:
-    """Send ``request`` and read its answer whole, within ``timeout`` seconds and ``limit`` bytes.
+    """Send ``request`` and read its answer, within ``timeout`` seconds and `answer_limit` bytes.
 
     Every socket operation of httpx's own transports waits only for the time left (see
     `bound_transports`), so a server trickling its answer cannot hold the request longer.
@@ -186,11 +192,15 @@ def send_bounded(
         try:
             response = http.send(request, follow_redirects=False, stream=True)
         except httpx.HTTPError as err:
-            return None, b"", err
+            return Received(None, failure=err)
         try:
-            return response, read_answer(response, limit=limit, expires=expires), None
+            chunks = _Chunks(*answer_limit(response.status_code, limit), expires)
+            for chunk in response.iter_bytes():
+                if not chunks.add(chunk):
+                    break  # the rest of an error answer is not read: closing drops it
+            return chunks.received(response)
         except httpx.HTTPError as err:  # the status stands, the body is not used
-            return response, b"", err
+            return Received(response, failure=err)
         finally:
             response.close()
 
@@ -200,37 +210,83 @@ async def asend_bounded(
 ) -> Received:
     """`send_bounded` for an ``httpx.AsyncClient``.
 
-    The deadline starts when the status has come and is checked between the answer's chunks
-    (the async transports' sockets are not bounded; httpx's own timeouts bound each read).
+    The async transports' sockets cannot be bounded one by one, so the whole exchange is
+    cancelled at the deadline; what it had reached (connecting, or sent) gives the same failure
+    a bounded socket would (`deadline_failure`).
     """
+    expires = time.monotonic() + timeout
+    progress = _Progress()
+    request.extensions = {**request.extensions, "trace": progress.trace}
+    try:
+        return await asyncio.wait_for(_aexchange(http, request, limit, expires, progress), timeout)
+    except asyncio.TimeoutError:
+        return Received(progress.response, failure=deadline_failure(connecting=progress.connecting))
+
+
+async def _aexchange(
+    http: httpx.AsyncClient, request: httpx.Request, limit: int, expires: float, progress: _Progress
+) -> Received:
     try:
         response = await http.send(request, follow_redirects=False, stream=True)
     except httpx.HTTPError as err:
-        return None, b"", err
-    expires = time.monotonic() + timeout
+        return Received(None, failure=err)
+    progress.response = response
     try:
-        return response, await aread_answer(response, limit=limit, expires=expires), None
-    except httpx.HTTPError as err:  # the status stands, the body is not used
-        return response, b"", err
+        chunks = _Chunks(*answer_limit(response.status_code, limit), expires)
+        async for chunk in response.aiter_bytes():
+            if not chunks.add(chunk):
+                break
+        return chunks.received(response)
+    except httpx.HTTPError as err:
+        return Received(response, failure=err)
     finally:
         await response.aclose()
 
 
-class _Chunks:
-    """An answer's body as it arrives, checked against the size cap and the deadline."""
+class _Progress:
+    """How far one async exchange got, from httpcore's ``trace`` events."""
 
-    def __init__(self, limit: int, expires: float, clock: Callable[[], float]) -> None:
-        self._limit, self._expires, self._clock = limit, expires, clock
+    _CONNECTING = (".connect_tcp.started", ".connect_unix_socket.started", ".start_tls.started")
+
+    def __init__(self) -> None:
+        self.connecting = False  # a connection was being made for the request, not yet sent
+        self.response: httpx.Response | None = None
+
+    async def trace(self, name: str, info: object) -> None:
+        if name.endswith(self._CONNECTING):
+            self.connecting = True
+        elif name.endswith(".send_request_headers.started"):
+            self.connecting = False
+
+
+class _Chunks:
+    """An answer's body as it arrives, checked against its size bound and the deadline."""
+
+    def __init__(
+        self, limit: int, cuts: bool, expires: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limit, self._cuts, self._expires, self._clock = limit, cuts, expires, clock
         self._chunks: list[bytes] = []
         self._size = 0
+        self._cut = False
 
-    def add(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._size > self._limit:
+    def add(self, chunk: bytes) -> bool:
+        """Keep ``chunk``; False once an error answer is cut (read no more).
+
+        Raises:
+            AnswerTooLarge: A 2xx answer passes its limit.
+            httpx.ReadTimeout: The deadline passed.
+        """
+        room = self._limit - self._size
+        if len(chunk) > room and not self._cuts:
             raise AnswerTooLarge(f"the answer is larger than {self._limit:,} bytes")
         if self._clock() > self._expires:
             raise httpx.ReadTimeout("the answer did not arrive complete in time")
-        self._chunks.append(chunk)
+        self._chunks.append(chunk[:room])
+        self._size += min(len(chunk), room)
+        self._cut = len(chunk) > room
+        return not self._cut
 
-    def body(self) -> bytes:
-        return b"".join(self._chunks)
+    def received(self, response: httpx.Response) -> Received:
+        cut_at = self._size if self._cut else None
+        return Received(response, b"".join(self._chunks), cut_at=cut_at)

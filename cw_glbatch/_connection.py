@@ -190,11 +190,12 @@ class Connection:
 
     def _reply(self, received: Received) -> Reply:
         """What a call is sent back for what came: the answer's body with every secret redacted."""
-        response, content, failure = received
+        response = received.response
         if response is None:
-            return Reply(failure=failure)
-        answer = Answer(response.status_code, response.headers, self._redact(content))
-        return Reply(answer, failure)
+            return Reply(failure=received.failure)
+        content = self._redact(received.body)
+        answer = Answer(response.status_code, response.headers, content, received.cut_at)
+        return Reply(answer, received.failure)
 
     def _count_request(self) -> None:
         """Count one request sent (whatever thread or task sent it)."""

@@ -94,6 +94,7 @@ def exchange(
                     answer.headers,
                     b"" if failure else answer.content,
                     outcome_unknown=unknown,
+                    cut_at=answer.cut_at,
                 )
         reason = f"HTTP {status}" if status is not None else f"{type(failure).__name__}"
         reason += " (not JSON)" if unreadable else ""

@@ -109,14 +109,18 @@ def error_for_response(
     content: bytes,
     *,
     outcome_unknown: bool = False,
+    cut_at: int | None = None,
 ) -> ApiError:
     """The exception for an error response, carrying what ConnectWise said.
 
     ``outcome_unknown`` (the verdict of `_retry.decide` for this answer) gives
     `OutcomeUnknownError`: a POST that may have been processed. Otherwise each status maps to its
-    class, and any other 5xx to `ServerError`.
+    class, and any other 5xx to `ServerError`. ``cut_at``: ``content`` is the first ``cut_at``
+    bytes of a larger body, which the message says.
     """
     message, data = _describe_body(content, headers.get("content-type", ""))
+    if cut_at is not None:
+        message = f"{message or _default_message(status)} (its body was cut at {cut_at:,} bytes)"
     code = data.get("code") if data else None
     kwargs: dict[str, Any] = {
         "method": method,
