@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -220,6 +220,10 @@ async def asend_bounded(
     try:
         return await asyncio.wait_for(_aexchange(http, request, limit, expires, progress), timeout)
     except asyncio.TimeoutError:
+        if progress.connecting and progress.stream is not None:
+            # httpcore leaves a connection open when its TLS handshake is cancelled
+            with contextlib.suppress(Exception):
+                await progress.stream.aclose()
         return Received(progress.response, failure=deadline_failure(connecting=progress.connecting))
 
 
@@ -250,11 +254,14 @@ class _Progress:
 
     def __init__(self) -> None:
         self.connecting = False  # a connection was being made for the request, not yet sent
+        self.stream: httpcore.AsyncNetworkStream | None = None  # the one being made
         self.response: httpx.Response | None = None
 
-    async def trace(self, name: str, info: object) -> None:
+    async def trace(self, name: str, info: Mapping[str, Any]) -> None:
         if name.endswith(self._CONNECTING):
             self.connecting = True
+        elif name.endswith(".connect_tcp.complete"):
+            self.stream = info.get("return_value")
         elif name.endswith(".send_request_headers.started"):
             self.connecting = False
 
