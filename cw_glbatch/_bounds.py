@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -269,10 +269,8 @@ class _Progress:
 class _Chunks:
     """An answer's body as it arrives, checked against its size bound and the deadline."""
 
-    def __init__(
-        self, limit: int, cuts: bool, expires: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._limit, self._cuts, self._expires, self._clock = limit, cuts, expires, clock
+    def __init__(self, limit: int, cuts: bool, expires: float) -> None:
+        self._limit, self._cuts, self._expires = limit, cuts, expires
         self._chunks: list[bytes] = []
         self._size = 0
         self._cut = False
@@ -287,7 +285,7 @@ class _Chunks:
         room = self._limit - self._size
         if len(chunk) > room and not self._cuts:
             raise AnswerTooLarge(f"the answer is larger than {self._limit:,} bytes")
-        if self._clock() > self._expires:
+        if time.monotonic() > self._expires:
             raise httpx.ReadTimeout("the answer did not arrive complete in time")
         self._chunks.append(chunk[:room])
         self._size += min(len(chunk), room)
