@@ -4,11 +4,12 @@ httpx applies its timeouts to each read, so a server trickling one byte a second
 out, and it inflates a compressed answer without limit. Both clients therefore send through
 `send_bounded` (blocking) or `asend_bounded` (asyncio), which read every answer chunk by chunk,
 checking the deadline and `answer_limit` (whatever the transport): a 2xx answer larger than the
-cap fails, an error answer is cut at `MAX_ERROR_ANSWER_BYTES` and the rest never read. For
-httpx's own blocking transports, every socket operation also waits no longer than the time left
-before the deadline (`bound_transports`), so headers that trickle in time out as well; outside a
-`deadline` block the wrapped sockets behave exactly as before. The async exchange is cancelled
-at the deadline as a whole, and fails as a bounded socket would (`deadline_failure`).
+cap fails, an error answer is cut at `MAX_ERROR_ANSWER_BYTES` and the rest never read (decoded
+by `_inflate` when compressed, so no more than that is ever inflated). For httpx's own blocking
+transports, every socket operation also waits no longer than the time left before the deadline
+(`bound_transports`), so headers that trickle in time out as well; outside a `deadline` block
+the wrapped sockets behave exactly as before. The async exchange is cancelled at the deadline
+as a whole, and fails as a bounded socket would (`deadline_failure`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 import attrs
 import httpcore
 import httpx
+
+from ._inflate import bounded_decoder
 
 __all__ = [
     "DEFAULT_MAX_ANSWER_BYTES",
@@ -194,9 +197,13 @@ def send_bounded(
         except httpx.HTTPError as err:
             return Received(None, failure=err)
         try:
-            chunks = _Chunks(*answer_limit(response.status_code, limit), expires)
-            for chunk in response.iter_bytes():
-                if not chunks.add(chunk):
+            chunks = _Chunks(response, limit, expires)
+            if chunks.decoder is None:
+                pieces = response.iter_bytes()
+            else:
+                pieces = (chunks.decode(raw) for raw in response.iter_raw())
+            for piece in pieces:
+                if not chunks.add(piece):
                     break  # the rest of an error answer is not read: closing drops it
             return chunks.received(response)
         except httpx.HTTPError as err:  # the status stands, the body is not used
@@ -236,9 +243,13 @@ async def _aexchange(
         return Received(None, failure=err)
     progress.response = response
     try:
-        chunks = _Chunks(*answer_limit(response.status_code, limit), expires)
-        async for chunk in response.aiter_bytes():
-            if not chunks.add(chunk):
+        chunks = _Chunks(response, limit, expires)
+        if chunks.decoder is None:
+            pieces = response.aiter_bytes()
+        else:
+            pieces = (chunks.decode(raw) async for raw in response.aiter_raw())
+        async for piece in pieces:
+            if not chunks.add(piece):
                 break
         return chunks.received(response)
     except httpx.HTTPError as err:
@@ -267,13 +278,28 @@ class _Progress:
 
 
 class _Chunks:
-    """An answer's body as it arrives, checked against its size bound and the deadline."""
+    """An answer's body as it arrives, checked against its size bound and the deadline.
 
-    def __init__(self, limit: int, cuts: bool, expires: float) -> None:
-        self._limit, self._cuts, self._expires = limit, cuts, expires
+    An answer that is cut (`answer_limit`) in an encoding `bounded_decoder` knows is decoded
+    from its raw bytes by ``decode`` (``decoder`` is set), never more than one byte past the
+    bound; any other is decoded by httpx.
+    """
+
+    def __init__(self, response: httpx.Response, limit: int, expires: float) -> None:
+        self._limit, self._cuts = answer_limit(response.status_code, limit)
+        self._expires = expires
+        encoding = response.headers.get("content-encoding")
+        raw = self._cuts and not response.is_stream_consumed  # (a mock's answer is read already)
+        self.decoder = bounded_decoder(encoding) if raw else None
         self._chunks: list[bytes] = []
         self._size = 0
         self._cut = False
+
+    def decode(self, raw: bytes) -> bytes:
+        """The body's next decoded bytes from ``raw``: at most one byte past the bound."""
+        if self.decoder is None:
+            raise RuntimeError("the answer is decoded by httpx")
+        return self.decoder.decode(raw, self._limit - self._size + 1)
 
     def add(self, chunk: bytes) -> bool:
         """Keep ``chunk``; False once an error answer is cut (read no more).

@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import threading
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ from cw_glbatch._bounds import (
     deadline_failure,
 )
 from cw_glbatch._failures import transport_failure
+from cw_glbatch._inflate import bounded_decoder
 from cw_glbatch._retry import Failure
 
 from .test_hostile_servers import CREDENTIALS, RawServer, _bomb
@@ -250,3 +252,50 @@ def test_an_error_answer_up_to_the_bound_is_read_whole(kind, extra):
         assert (result.code, [f.code for f in result.field_errors]) == ("InvalidObject", ["X"])
         assert "refused" in str(result)
         assert "cut at" not in str(result)
+
+
+def _compressed(data: bytes, wbits: int) -> bytes:
+    pack = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return pack.compress(data) + pack.flush()
+
+
+def test_a_bomb_is_decoded_no_further_than_asked():
+    """One 64 KiB read of a gzip bomb gives only the bytes asked for, not its 64 MiB."""
+    decoder = bounded_decoder("gzip")
+    assert decoder is not None
+    assert len(decoder.decode(_bomb()[: 64 * 1024], 1025)) == 1025
+
+
+@pytest.mark.parametrize(
+    ("encoding", "wbits"),
+    [
+        ("gzip", 31),
+        ("x-gzip", 31),
+        ("deflate", 15),
+        ("deflate", -15),
+        ("identity", None),
+        (None, None),
+    ],
+)
+def test_a_body_within_the_bound_is_decoded_whole_across_reads(encoding, wbits):
+    """A body read in small raw pieces decodes to exactly the original, in each encoding."""
+    body = json.dumps({"code": "X", "message": "m" * 5000}).encode()
+    raw = body if wbits is None else _compressed(body, wbits)
+    decoder = bounded_decoder(encoding)
+    assert decoder is not None
+    decoded = b"".join(decoder.decode(raw[i : i + 7], 1 << 20) for i in range(0, len(raw), 7))
+    assert decoded == body
+
+
+def test_a_body_not_in_its_encoding_is_a_decoding_error():
+    """Bytes that are not gzip fail as httpx's own decoder fails: DecodingError."""
+    decoder = bounded_decoder("gzip")
+    assert decoder is not None
+    with pytest.raises(httpx.DecodingError, match="not valid gzip"):
+        decoder.decode(b"not gzip!", 100)
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "gzip, gzip", "compress"])
+def test_other_encodings_are_left_to_httpx(encoding):
+    """Encodings beyond gzip and deflate (or several) get no bounded decoder."""
+    assert bounded_decoder(encoding) is None
