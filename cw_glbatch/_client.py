@@ -65,8 +65,8 @@ class ConnectWiseClient(ClientBase):
             instead of the default trust store. Verification cannot be turned off.
         max_answer_bytes: The largest decoded 2xx answer accepted; a larger one cannot be used
             (a create answered 2xx is still created). ConnectWise's answers are far smaller. Of
-            an error answer only the first ``MAX_ERROR_ANSWER_BYTES`` (1 MiB) are read: the
-            error's message says when its body was cut.
+            an error answer only the first 1 MiB is read: the error's message says when its
+            body was cut there.
         sleep: The function used to wait between retries and for the request ceiling (tests
             pass a fake).
         clock: The monotonic clock the request ceiling reads (tests pass a fake).
