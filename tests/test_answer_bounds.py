@@ -29,7 +29,7 @@ from cw_glbatch._bounds import (
     deadline_failure,
 )
 from cw_glbatch._failures import transport_failure
-from cw_glbatch._inflate import bounded_decoder
+from cw_glbatch._inflate import BoundedDecoder, bounded_decoder
 from cw_glbatch._retry import Failure
 
 from .test_hostile_servers import CREDENTIALS, RawServer, _bomb
@@ -177,14 +177,24 @@ def _error_bomb(conn: socket.socket) -> None:
 
 
 @KINDS
-def test_a_compressed_error_answer_is_cut_and_still_reported(serve, kind):
-    """A gzip bomb answering 500 is a ServerError with its status, its body cut at the bound."""
+def test_a_compressed_error_answer_is_cut_and_still_reported(serve, kind, monkeypatch):
+    """A gzip bomb answering 500 is a ServerError with its status, its body cut at the bound,
+    never inflated more than one byte past it at a time."""
+    inflated: list[int] = []
+    decode = BoundedDecoder.decode
+
+    def spy(self: BoundedDecoder, raw: bytes, most: int) -> bytes:
+        inflated.append(len(decoded := decode(self, raw, most)))
+        return decoded
+
+    monkeypatch.setattr(BoundedDecoder, "decode", spy)
     server = serve(_error_bomb)
     result, sent = outcome(kind, server.url, GET, timeout=30)
     assert type(result) is ServerError, result
     assert result.status == 500
     assert f"its body was cut at {MAX_ERROR_ANSWER_BYTES:,} bytes" in str(result)
     assert sent == 1
+    assert sum(inflated) == MAX_ERROR_ANSWER_BYTES + 1
 
 
 class _Flood:
