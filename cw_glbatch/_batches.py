@@ -23,7 +23,8 @@ from ._preflight import check_concurrency, check_paths, journal_path, remove_sta
 from ._protocols import BatchClient
 from ._reader import XmlBatchReader
 from ._recorded import read_recorded
-from ._run import STOPPED_BY_CALLER, Run, StopKind, stop_kind, stop_reason
+from ._run import Run
+from ._stops import STOPPED_BY_CALLER, StopKind, stop_kind, stop_reason
 from ._writer import XmlResultWriter
 
 __all__ = [
