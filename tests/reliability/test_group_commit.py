@@ -1,0 +1,212 @@
+"""Journal group commit: one fsync for a group of batches, each durable before its POST leaves."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+
+import httpx
+import pytest
+
+from cw_glbatch import create_batches
+from cw_glbatch._group import dispatch_now
+from cw_glbatch._journal import Journal
+from tests.helpers import (
+    cli_command,
+    cli_environment,
+    plain_batches,
+    posts,
+    requests_for,
+    simulator_for,
+    wait_for,
+    write_input,
+)
+
+CONCURRENCY = 8
+
+
+@pytest.mark.parametrize(
+    ("held", "jobs", "workers_idle", "now"),
+    [
+        (1, 1, False, False),  # workers busy: wait for more to share the fsync
+        (7, 7, False, False),
+        (8, 8, False, True),  # one job per worker
+        (9, 8, True, True),
+        (1, 1, True, True),  # idle workers: waiting would only leave them idle
+        (5, 0, True, False),  # nothing for a worker: no hurry
+        (31, 0, False, False),
+        (32, 0, False, True),  # long enough: report them
+        (32, 3, False, True),
+    ],
+)
+def test_dispatch_rule(held, jobs, workers_idle, now):
+    """A group is handed over at one job per worker, when long, or when workers are idle."""
+    assert (
+        dispatch_now(held=held, jobs=jobs, concurrency=CONCURRENCY, workers_idle=workers_idle)
+        is now
+    )
+
+
+class _DurableRecords:
+    """Wraps os.fsync: on each fsync of the journal, reads the file afresh and keeps the
+    identifiers its "sending" records hold at that moment (what that fsync made durable)."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self.journal_fsyncs = 0
+        self.durable: set[str] = set()
+        self._fsync = os.fsync
+
+    def fsync(self, fd: int) -> None:
+        self._fsync(fd)
+        if self.path.exists() and os.path.samestat(os.fstat(fd), os.stat(self.path)):
+            self.journal_fsyncs += 1
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            records = [json.loads(line) for line in lines]
+            self.durable = {r["id"] for r in records if r.get("s") == "sending"}
+
+
+class _CheckingTransport(httpx.BaseTransport):
+    """The simulator's transport; each POST first checks its batch's record is durable, then
+    waits until the run has read 16 batches further (or all), so that the workers are never
+    all idle while the run decides: the groups fill to one per worker."""
+
+    def __init__(self, inner: httpx.BaseTransport, records: _DurableRecords, count: int) -> None:
+        self.inner, self.records, self.count = inner, records, count
+        self.read = -1  # the index of the last batch the run read
+        self.progress = threading.Condition()
+        self.not_durable: list[str] = []
+
+    def reading(self, batches):
+        for index, batch in enumerate(batches):
+            with self.progress:
+                self.read = index
+                self.progress.notify_all()
+            yield batch
+        with self.progress:
+            self.read = self.count
+            self.progress.notify_all()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            identifier = json.loads(request.content)["batchIdentifier"]
+            if identifier not in self.records.durable:
+                self.not_durable.append(identifier)
+            index = int(identifier[1:])  # B0, B1, ...
+            with self.progress:
+                ahead = min(index + 2 * CONCURRENCY, self.count)
+                assert self.progress.wait_for(lambda: self.read >= ahead, timeout=30)
+        return self.inner.handle_request(request)
+
+
+@pytest.fixture
+def checked_run(tmp_path, monkeypatch):
+    """create_batches of 400 batches at C=8 with a journal, POSTs checked against fsyncs."""
+    count = 400
+    batches = requests_for(count)
+    fake = simulator_for(batches)
+    records = _DurableRecords(tmp_path / "run.journal")
+    monkeypatch.setattr(os, "fsync", records.fsync)
+    transport = _CheckingTransport(fake.transport(), records, count)
+    with fake.client(transport=transport) as client:
+        report = create_batches(
+            client,
+            transport.reading(batches),
+            concurrency=CONCURRENCY,
+            journal=tmp_path / "run.journal",
+        )
+    assert report.counts["created"] == count
+    assert len(fake.batches) == count
+    return count, records, transport
+
+
+def test_fsyncs_per_batch_at_concurrency_8(checked_run):
+    """At C=8 the journal fsyncs at most once per 4 batches (one per group of 8 POSTs)."""
+    count, records, _ = checked_run
+    # 1 header, 1 for the first batch alone (idle workers), 50 groups, the ids, the end.
+    assert records.journal_fsyncs <= count * 0.15
+    assert records.journal_fsyncs >= count / CONCURRENCY  # (the count sees the fsyncs)
+
+
+def test_no_post_leaves_before_its_record_is_durable(checked_run):
+    """Every POST finds its batch's "sending" record in the journal as last fsynced."""
+    count, records, transport = checked_run
+    assert transport.not_durable == []
+    assert len(records.durable) == count
+
+
+class _GatedTransport(httpx.BaseTransport):
+    """The simulator's transport, holding every POST until ``gate`` is set."""
+
+    def __init__(self, inner: httpx.BaseTransport, gate: threading.Event) -> None:
+        self.inner, self.gate = inner, gate
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            assert self.gate.wait(timeout=30)
+        return self.inner.handle_request(request)
+
+
+def test_records_of_a_group_not_handed_over_are_safe(tmp_path):
+    """A run interrupted while a group is held leaves durable "sending" records for batches
+    never sent; the same call looks them up and sends each once."""
+    batches = requests_for(20)
+    fake = simulator_for(batches)
+    path = tmp_path / "run.journal"
+    gate = threading.Event()  # POSTs wait: the workers are busy while the run decides
+
+    def interrupted():
+        yield from batches[:10]  # B0 alone (idle workers), B1-B8 as a group, B9 held
+        gate.set()
+        raise KeyboardInterrupt
+
+    transport = _GatedTransport(fake.transport(), gate)
+    with fake.client(transport=transport) as client, pytest.raises(KeyboardInterrupt):
+        create_batches(client, interrupted(), concurrency=CONCURRENCY, journal=path)
+    journal = Journal(path)
+    sent_before = {entry.known.identifier for entry in journal.entries.values()}
+    journal.close()
+    received = {b.batch_identifier for b in fake.batches}
+    assert received < sent_before  # some were journaled as sending, never sent
+    assert "B9" in sent_before - received
+    with fake.client() as client:
+        report = create_batches(client, batches, concurrency=CONCURRENCY, journal=path)
+    assert report.counts["created"] == 20
+    assert sorted(b.batch_identifier for b in fake.batches) == sorted(f"B{n}" for n in range(20))
+
+
+BATCHES = 200
+_SENDING = re.compile(r'"id":"([^"]*)","s":"sending"')
+KILL_AFTER = [1, 9, 57, 130, 199]  # POSTs received before the SIGKILL
+
+
+@pytest.mark.parametrize("point", KILL_AFTER, ids=[f"kill-after-{p}" for p in KILL_AFTER])
+def test_killed_group_commit_run_resumes_exactly_once(tmp_path, invariants, point):
+    """A CLI run at C=8 killed mid-group: every POST received had its record on disk, and the
+    same command finishes the job, nothing created twice, nothing lost."""
+    batches = plain_batches(BATCHES)
+    write_input(tmp_path / "in.xml", batches)
+    fake = simulator_for(batches)
+    fake.set_latency(0.004)
+    command = cli_command(tmp_path, "--concurrency", str(CONCURRENCY))
+    journal = tmp_path / "ok.xml.journal"
+    with fake.serve() as server:
+        environ = cli_environment(server.environ)
+        run = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: posts(fake) >= point)
+            run.send_signal(signal.SIGKILL)
+        finally:
+            run.wait()
+        if journal.exists():  # (else the run had finished: nothing to check)
+            sending = set(_SENDING.findall(journal.read_text(encoding="utf-8")))
+            assert {b.batch_identifier for b in fake.batches} <= sending
+        again = subprocess.run(command, env=environ, capture_output=True, check=False)
+    assert again.returncode == 0, again.stderr.decode()
+    invariants(batches, tmp_path / "ok.xml", tmp_path / "failed.xml", fake)
+    assert len(fake.batches) == BATCHES
+    assert not journal.exists()
