@@ -73,7 +73,8 @@ def create_batches(
             batch; ``total`` is ``None`` when the input's length is not known.
         keep_results: Keep every result in the report. Pass False for very large inputs that
             ``on_result`` already records, to keep memory flat.
-        journal: A file to record the run in as it goes (fsynced per batch). If it exists, the
+        journal: A file to record the run in as it goes (each batch durable before its POST
+            leaves; one fsync per group of batches sent together). If it exists, the
             run resumes the one it records: batches created then are reported created without
             being sent, definite answers stand, and batches sent without a recorded answer are
             looked up first. Delete it once the results are stored and ``unsettled`` is 0

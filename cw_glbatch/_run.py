@@ -328,7 +328,7 @@ class Run:
             result = held
             if needs_lookup(held):
                 result = self.finder.with_proven_id(candidates.get(held.identifier or "", []), held)
-                if result != held and self.journal is not None:
+                if result is not held and self.journal is not None:  # (learned its id)
                     self.journal.result(flight.index, flight.fingerprint, result)
             self._emit(result)
         self.held = []
