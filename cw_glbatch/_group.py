@@ -4,9 +4,9 @@ The journal's rule is that a batch's POST leaves only once its "sending" record 
 run decides batches ahead of its worker threads, so instead of one fsync per batch it holds the
 batches it has decided in a `Group` until `dispatch_now` says to hand them over: then one
 `Journal.sync` makes every record they need durable, and only then are they given to the
-workers. A group is handed over when it holds a job for every worker, when it grows long, when
-the workers would otherwise sit idle, and before the run waits for anything (a result, the end
-of the input, a stop).
+workers. A group is handed over when it holds a job for every worker (at least
+`GROUP_AT_LEAST`), when it grows long, when the workers would otherwise sit idle, and before the
+run waits for anything (a result, the end of the input, a stop).
 
 A "sending" record made durable for a batch that is then not sent (the run was interrupted
 before handing its group over) is safe: a resumed run looks such a batch up before sending it.
@@ -21,9 +21,12 @@ import attrs
 
 from ._models import BatchRequest, BatchResult
 
-__all__ = ["WINDOW_PER_WORKER", "Decided", "Group", "Job", "dispatch_now"]
+__all__ = ["GROUP_AT_LEAST", "WINDOW_PER_WORKER", "Decided", "Group", "Job", "dispatch_now"]
 
-WINDOW_PER_WORKER = 4  # batches decided, in flight or not yet collected, per worker thread
+WINDOW_PER_WORKER = 4  # batches handed over, in flight or not yet collected, per worker thread
+# Jobs a group waits for even with fewer workers: the workers still have the window's queue
+# to work through meanwhile, so at concurrency 1 four POSTs share an fsync, not one.
+GROUP_AT_LEAST = 4
 
 
 @attrs.frozen
@@ -83,8 +86,8 @@ def dispatch_now(*, held: int, jobs: int, concurrency: int, workers_idle: bool) 
     Returns:
         True to make their records durable and hand them over now.
     """
-    if jobs >= concurrency:
-        return True  # one job for each worker: as many POSTs as can leave at once, one fsync
+    if jobs >= max(concurrency, GROUP_AT_LEAST):
+        return True  # a job for each worker: as many POSTs as can leave at once, one fsync
     if held >= concurrency * WINDOW_PER_WORKER:
         return True  # many results that need no worker: report them
     return jobs > 0 and workers_idle  # waiting for more would only leave the workers idle

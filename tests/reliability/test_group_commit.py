@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from cw_glbatch import create_batches
-from cw_glbatch._group import dispatch_now
+from cw_glbatch._group import GROUP_AT_LEAST, WINDOW_PER_WORKER, dispatch_now
 from cw_glbatch._journal import Journal
 from tests.helpers import (
     cli_command,
@@ -30,25 +30,33 @@ CONCURRENCY = 8
 
 
 @pytest.mark.parametrize(
-    ("held", "jobs", "workers_idle", "now"),
+    ("concurrency", "held", "jobs", "workers_idle", "now"),
     [
-        (1, 1, False, False),  # workers busy: wait for more to share the fsync
-        (7, 7, False, False),
-        (8, 8, False, True),  # one job per worker
-        (9, 8, True, True),
-        (1, 1, True, True),  # idle workers: waiting would only leave them idle
-        (5, 0, True, False),  # nothing for a worker: no hurry
-        (31, 0, False, False),
-        (32, 0, False, True),  # long enough: report them
-        (32, 3, False, True),
+        (8, 1, 1, False, False),  # workers busy: wait for more to share the fsync
+        (8, 7, 7, False, False),
+        (8, 8, 8, False, True),  # one job per worker
+        (8, 9, 8, True, True),
+        (8, 1, 1, True, True),  # idle workers: waiting would only leave them idle
+        (8, 5, 0, True, False),  # nothing for a worker: no hurry
+        (8, 31, 0, False, False),
+        (8, 32, 0, False, True),  # long enough: report them
+        (8, 32, 3, False, True),
+        (1, 1, 1, False, False),  # fewer workers: still GROUP_AT_LEAST jobs per fsync
+        (1, 3, 3, False, False),
+        (1, 4, 4, False, True),
+        (1, 4, 0, False, True),  # (the window at C=1 is 4)
+        (2, 2, 2, True, True),
+        (16, 15, 15, False, False),
+        (16, 16, 16, False, True),
     ],
 )
-def test_dispatch_rule(held, jobs, workers_idle, now):
-    """A group is handed over at one job per worker, when long, or when workers are idle."""
-    assert (
-        dispatch_now(held=held, jobs=jobs, concurrency=CONCURRENCY, workers_idle=workers_idle)
-        is now
+def test_dispatch_rule(concurrency, held, jobs, workers_idle, now):
+    """A group is handed over at one job per worker (at least 4), when long, or when the
+    workers are idle."""
+    decision = dispatch_now(
+        held=held, jobs=jobs, concurrency=concurrency, workers_idle=workers_idle
     )
+    assert decision is now
 
 
 class _DurableRecords:
@@ -72,11 +80,13 @@ class _DurableRecords:
 
 class _CheckingTransport(httpx.BaseTransport):
     """The simulator's transport; each POST first checks its batch's record is durable, then
-    waits until the run has read 16 batches further (or all), so that the workers are never
-    all idle while the run decides: the groups fill to one per worker."""
+    waits until the run has read a window further (or all), so that the workers are never all
+    idle while the run decides (the groups fill) and the run never waits for a held POST."""
 
-    def __init__(self, inner: httpx.BaseTransport, records: _DurableRecords, count: int) -> None:
-        self.inner, self.records, self.count = inner, records, count
+    def __init__(
+        self, inner: httpx.BaseTransport, records: _DurableRecords, count: int, ahead: int
+    ) -> None:
+        self.inner, self.records, self.count, self.ahead = inner, records, count, ahead
         self.read = -1  # the index of the last batch the run read
         self.progress = threading.Condition()
         self.not_durable: list[str] = []
@@ -98,43 +108,44 @@ class _CheckingTransport(httpx.BaseTransport):
                 self.not_durable.append(identifier)
             index = int(identifier[1:])  # B0, B1, ...
             with self.progress:
-                ahead = min(index + 2 * CONCURRENCY, self.count)
+                ahead = min(index + self.ahead, self.count)
                 assert self.progress.wait_for(lambda: self.read >= ahead, timeout=30)
         return self.inner.handle_request(request)
 
 
-@pytest.fixture
-def checked_run(tmp_path, monkeypatch):
-    """create_batches of 400 batches at C=8 with a journal, POSTs checked against fsyncs."""
-    count = 400
+@pytest.fixture(scope="module", params=[CONCURRENCY, 1], ids=["C=8", "C=1"])
+def checked_run(request, tmp_path_factory):
+    """create_batches of 400 batches with a journal, POSTs checked against fsyncs."""
+    concurrency, count = request.param, 400
     batches = requests_for(count)
     fake = simulator_for(batches)
-    records = _DurableRecords(tmp_path / "run.journal")
-    monkeypatch.setattr(os, "fsync", records.fsync)
-    transport = _CheckingTransport(fake.transport(), records, count)
-    with fake.client(transport=transport) as client:
+    path = tmp_path_factory.mktemp("checked") / "run.journal"
+    records = _DurableRecords(path)
+    ahead = WINDOW_PER_WORKER * concurrency  # more than a group, and no more than the window
+    transport = _CheckingTransport(fake.transport(), records, count, ahead)
+    with pytest.MonkeyPatch.context() as patch, fake.client(transport=transport) as client:
+        patch.setattr(os, "fsync", records.fsync)
         report = create_batches(
-            client,
-            transport.reading(batches),
-            concurrency=CONCURRENCY,
-            journal=tmp_path / "run.journal",
+            client, transport.reading(batches), concurrency=concurrency, journal=path
         )
     assert report.counts["created"] == count
     assert len(fake.batches) == count
-    return count, records, transport
+    return concurrency, count, records, transport
 
 
-def test_fsyncs_per_batch_at_concurrency_8(checked_run):
-    """At C=8 the journal fsyncs at most once per 4 batches (one per group of 8 POSTs)."""
-    count, records, _ = checked_run
-    # 1 header, 1 for the first batch alone (idle workers), 50 groups, the ids, the end.
-    assert records.journal_fsyncs <= count * 0.15
-    assert records.journal_fsyncs >= count / CONCURRENCY  # (the count sees the fsyncs)
+def test_fsyncs_per_batch(checked_run):
+    """The journal fsyncs once per group: at C=8 once per 8 POSTs, at C=1 once per 4."""
+    concurrency, count, records, _ = checked_run
+    group = max(concurrency, GROUP_AT_LEAST)
+    # 1 header, 1 for the first batch alone (idle workers), the groups, the ids, the end.
+    assert count / group <= records.journal_fsyncs <= count / group + 4
+    if concurrency == CONCURRENCY:
+        assert records.journal_fsyncs <= count * 0.25  # the target of issue 16
 
 
 def test_no_post_leaves_before_its_record_is_durable(checked_run):
     """Every POST finds its batch's "sending" record in the journal as last fsynced."""
-    count, records, transport = checked_run
+    _, count, records, transport = checked_run
     assert transport.not_durable == []
     assert len(records.durable) == count
 
@@ -181,7 +192,7 @@ def test_records_of_a_group_not_handed_over_are_safe(tmp_path):
 
 BATCHES = 200
 _SENDING = re.compile(r'"id":"([^"]*)","s":"sending"')
-KILL_AFTER = [1, 9, 57, 130, 199]  # POSTs received before the SIGKILL
+KILL_AFTER = [1, 9, 130]  # POSTs received before the SIGKILL
 
 
 @pytest.mark.parametrize("point", KILL_AFTER, ids=[f"kill-after-{p}" for p in KILL_AFTER])
