@@ -49,6 +49,7 @@ class Decided:
 
     index: int
     request: BatchRequest
+    identifier: str | None
     fingerprint: str
     outcome: BatchResult | Job
 

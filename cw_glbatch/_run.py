@@ -130,15 +130,20 @@ class Run:
                 self._dispatch(pool, group, window)
                 while len(window) > limit or (window and _ready(window[0])):
                     self._collect(window.popleft())
-            self._dispatch(pool, group, window)  # (those not sent after a stop say so)
+            stopped = unread or self.caller_stop.is_set()
+            if stopped:
+                self._drop(group, STOPPED_BY_CALLER)
+            else:
+                self._dispatch(pool, group, window)
             while window and not self.caller_stop.is_set():
                 self._collect(window.popleft())
-            if unread or window or self.stopped_flights:  # the caller stopped it before the end
+            if stopped or window or self.stopped_flights:  # the caller stopped it before the end
                 self._wind_down(pool, [*self.stopped_flights, *window])
                 return
         except BaseException:
             # Interrupted (Ctrl-C, or on_result failed): send nothing more, wait for what is
             # on the wire. The group not handed over is not sent.
+            self._drop(group, "the run was interrupted")
             self.stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -162,6 +167,18 @@ class Run:
             job = member.outcome
             outcome = pool.submit(job.call, *job.args) if isinstance(job, Job) else job
             window.append(_InFlight(member.index, member.request, member.fingerprint, outcome))
+
+    def _drop(self, group: Group, why: str) -> None:
+        """The run ends holding a group: journal its batches to send as certainly not sent.
+
+        (Their "sending" records may be durable already; the later record wins, so a resumed
+        run sends them without looking them up first.)
+        """
+        for member in group.take():
+            job = member.outcome
+            if self.journal is not None and isinstance(job, Job) and job.sends:
+                unsent = not_sent(member.request, member.identifier, why)
+                self.journal.result(member.index, member.fingerprint, unsent)
 
     def _wind_down(self, pool: ThreadPoolExecutor, flights: list[_InFlight]) -> None:
         """The caller stopped the run: send nothing more, and journal what was on the wire.
@@ -235,7 +252,7 @@ class Run:
         outcome = self._carry_out(
             decision, request=request, identifier=identifier, known=known, problems=problems
         )
-        return Decided(index, request, digest, outcome)
+        return Decided(index, request, identifier, digest, outcome)
 
     def _carry_out(
         self,

@@ -14,7 +14,6 @@ import pytest
 
 from cw_glbatch import create_batches
 from cw_glbatch._group import GROUP_AT_LEAST, WINDOW_PER_WORKER, dispatch_now
-from cw_glbatch._journal import Journal
 from tests.helpers import (
     cli_command,
     cli_environment,
@@ -162,9 +161,9 @@ class _GatedTransport(httpx.BaseTransport):
         return self.inner.handle_request(request)
 
 
-def test_records_of_a_group_not_handed_over_are_safe(tmp_path):
-    """A run interrupted while a group is held leaves durable "sending" records for batches
-    never sent; the same call looks them up and sends each once."""
+def test_interrupted_run_journals_its_held_group_as_not_sent(tmp_path):
+    """A run interrupted while holding a group journals those batches as not sent (last
+    record "unsent"); the same call sends each once, without looking them up first."""
     batches = requests_for(20)
     fake = simulator_for(batches)
     path = tmp_path / "run.journal"
@@ -178,16 +177,19 @@ def test_records_of_a_group_not_handed_over_are_safe(tmp_path):
     transport = _GatedTransport(fake.transport(), gate)
     with fake.client(transport=transport) as client, pytest.raises(KeyboardInterrupt):
         create_batches(client, interrupted(), concurrency=CONCURRENCY, journal=path)
-    journal = Journal(path)
-    sent_before = {entry.known.identifier for entry in journal.entries.values()}
-    journal.close()
-    received = {b.batch_identifier for b in fake.batches}
-    assert received < sent_before  # some were journaled as sending, never sent
-    assert "B9" in sent_before - received
+    last = {}
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        record = json.loads(line)
+        last[record["id"]] = record["s"]
+    assert last["B9"] == "unsent"
+    assert "B9" not in {b.batch_identifier for b in fake.batches}
+    lookups_before = len(fake.requests)
     with fake.client() as client:
         report = create_batches(client, batches, concurrency=CONCURRENCY, journal=path)
     assert report.counts["created"] == 20
     assert sorted(b.batch_identifier for b in fake.batches) == sorted(f"B{n}" for n in range(20))
+    lookups = [r.query.get("conditions") or "" for r in fake.requests[lookups_before:]]
+    assert not [c for c in lookups if '"B9"' in c]
 
 
 BATCHES = 200
