@@ -24,6 +24,7 @@ from ._exceptions import ApiError, JournalError
 from ._group import WINDOW_PER_WORKER, Decided, Group, Job, dispatch_now
 from ._identifiers import Identifiers, SeenIds, request_problems
 from ._journal import Journal, fingerprint, ids_digest
+from ._learning import IdLearner
 from ._lookup import BatchFinder
 from ._models import INVALID_INPUT, BatchError, BatchRequest, BatchResult, Progress
 from ._plan import Action, Decision, Known, plan
@@ -32,8 +33,6 @@ from ._sending import Sender, needs_lookup, not_sent, unknown
 from ._stops import STOPPED_BY_CALLER, stop_reason
 
 __all__ = ["Run"]
-
-_LEARN_IDS_EVERY = 500  # created batches whose ids are looked up together
 
 logger = logging.getLogger("cw_glbatch")
 
@@ -96,8 +95,8 @@ class Run:
             halt=self._halt,
             why_stopped=lambda: self.stop_reason,
         )
-        # Results held back, in input order, until the ids of created batches are known.
-        self.held: list[tuple[_InFlight, BatchResult]] = []
+        # Gives the results out in input order, once the ids of created batches are known.
+        self.learner = IdLearner(self.finder, journal, self._emit, lambda: self.stop_reason is None)
         self.done = 0
         self.total: int | None = None
 
@@ -146,6 +145,7 @@ class Run:
             self._drop(group, "the run was interrupted")
             self.stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            self.learner.close()
             raise
         finally:
             self.seen.close()
@@ -155,7 +155,7 @@ class Run:
             if close is not None:  # release the input (a reader's spool) even when stopped early
                 close()
         pool.shutdown(wait=True)
-        self._learn_held_ids()
+        self.learner.finish()
 
     def _dispatch(
         self, pool: ThreadPoolExecutor, group: Group, window: collections.deque[_InFlight]
@@ -190,6 +190,7 @@ class Run:
         self.stop_reason = STOPPED_BY_CALLER
         logger.info("not sending any more batches: %s", STOPPED_BY_CALLER)
         pool.shutdown(wait=True, cancel_futures=True)
+        self.learner.close()  # (what it learned is learned again next time)
         for flight in flights:
             outcome = flight.outcome
             if (
@@ -317,12 +318,7 @@ class Run:
                     self.collected["planned"],
                 )
             )
-        if self.held or needs_lookup(result):  # keep input order behind a result to look up
-            self.held.append((flight, result))
-            if len(self.held) >= _LEARN_IDS_EVERY:
-                self._learn_held_ids()
-        else:
-            self._emit(result)
+        self.learner.add(flight.index, flight.fingerprint, result)
 
     def _emit(self, result: BatchResult) -> None:
         self.counts[result.status] += 1
@@ -332,26 +328,6 @@ class Run:
             self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
-
-    # -- learning the ids of created batches (calling thread) ------------------------------
-
-    def _learn_held_ids(self) -> None:
-        """Look up the batches held back, then emit everything held, in order."""
-        waiting = {r.identifier or "" for _, r in self.held if needs_lookup(r)}
-        if self.stop_reason is not None:  # ConnectWise cannot be asked: settle them next time
-            waiting = set()
-        candidates = self.finder.created_since_floor(waiting) if waiting else {}
-        for flight, held in self.held:
-            result = held
-            if needs_lookup(held):
-                result = self.finder.with_proven_id(candidates.get(held.identifier or "", []), held)
-                if result is not held and self.journal is not None:  # (learned its id)
-                    self.journal.result(flight.index, flight.fingerprint, result)
-            self._emit(result)
-        self.held = []
-        if self.journal is not None and waiting:
-            self.journal.looked_through(self.finder.floor)
-            self.journal.sync()
 
 
 def _ready(flight: _InFlight) -> bool:

@@ -69,9 +69,9 @@ How each figure is measured:
   with no journal fsync at all rather than report 0.
 - **Requests per batch** are counted by the simulator (every request it received). The run
   reads the highest batch id once, then looks up the ids of the batches it created once per
-  500 created batches (`_LEARN_IDS_EVERY` in `_run.py`) with `id > last seen`, and by name
-  for any that query missed (at C > 1, batches created while the previous lookup was
-  answered).
+  500 created batches (`LEARN_IDS_EVERY` in `_learning.py`; in a thread of its own while the
+  run goes on sending) with `id > last seen`, and by name for any that query missed (at C > 1,
+  batches created while the previous lookup was answered).
 - **Client CPU** is `time.process_time()` of the client process over sequential calls to the
   simulator on loopback with no latency, alternating rounds of `create_batch` and a bare
   `httpx.Client.post` of the same JSON body with `.json()` of the answer, after a warm-up.
