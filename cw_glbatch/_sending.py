@@ -10,7 +10,6 @@ import logging
 import threading
 from collections.abc import Callable
 
-from ._calls import BATCHES_PATH
 from ._exceptions import (
     ApiError,
     AuthenticationError,
@@ -18,6 +17,7 @@ from ._exceptions import (
     PermissionDeniedError,
     ValidationError,
 )
+from ._http import BATCHES_PATH
 from ._lookup import BatchFinder
 from ._models import NOT_SENT, OUTCOME_UNKNOWN, BatchError, BatchRequest, BatchResult
 from ._protocols import BatchClient
