@@ -23,7 +23,8 @@ from ._preflight import check_concurrency, check_paths, journal_path, remove_sta
 from ._protocols import BatchClient
 from ._reader import XmlBatchReader
 from ._recorded import read_recorded
-from ._run import STOPPED_BY_CALLER, Run, StopKind, stop_kind, stop_reason
+from ._run import Run
+from ._stops import STOPPED_BY_CALLER, StopKind, stop_kind, stop_reason
 from ._writer import XmlResultWriter
 
 __all__ = [
@@ -72,7 +73,8 @@ def create_batches(
             batch; ``total`` is ``None`` when the input's length is not known.
         keep_results: Keep every result in the report. Pass False for very large inputs that
             ``on_result`` already records, to keep memory flat.
-        journal: A file to record the run in as it goes (fsynced per batch). If it exists, the
+        journal: A file to record the run in as it goes (each batch durable before its POST
+            leaves; one fsync per group of batches sent together). If it exists, the
             run resumes the one it records: batches created then are reported created without
             being sent, definite answers stand, and batches sent without a recorded answer are
             looked up first. Delete it once the results are stored and ``unsettled`` is 0

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable
+from json.encoder import encode_basestring_ascii as _json_text
 from typing import Any
 
 import attrs
@@ -241,12 +242,19 @@ class Journal:
     def sending(self, index: int, fingerprint: str, identifier: str) -> None:
         """Record that batch ``index`` is about to be sent; `sync` before sending it."""
         self.sent_any = True
-        self._add({"i": index, "f": fingerprint, "id": identifier, "s": "sending"})
+        # The records written for every batch are formatted directly: what json.dumps would
+        # write (a test holds them equal), in a tenth of the time.
+        self._pending.append(f'{_batch_record(index, fingerprint, identifier)},"s":"sending"}}\n')
 
     def result(self, index: int, fingerprint: str, result: BatchResult) -> None:
         """Record what became of batch ``index``."""
-        record: dict[str, Any] = {"i": index, "f": fingerprint, "id": result.identifier}
         error = result.error
+        if result.status == "created" and result.identifier is not None:
+            start = _batch_record(index, fingerprint, result.identifier)
+            known = "" if result.batch_id is None else f',"b":{int(result.batch_id)}'
+            self._pending.append(f'{start},"s":"created"{known}}}\n')
+            return
+        record: dict[str, Any] = {"i": index, "f": fingerprint, "id": result.identifier}
         if result.status == "created":
             record["s"] = "created"
             if result.batch_id is not None:
@@ -323,6 +331,11 @@ class Journal:
 
 
 _HEADER_START = b'{"journal":'
+
+
+def _batch_record(index: int, fingerprint: str, identifier: str) -> str:
+    """The start of a batch's record, as json.dumps writes it: ``{"i":..,"f":..,"id":..``."""
+    return f'{{"i":{int(index)},"f":{_json_text(fingerprint)},"id":{_json_text(identifier)}'
 
 
 def _whole(value: object, name: str) -> int:

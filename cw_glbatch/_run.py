@@ -1,8 +1,11 @@
 """One run of create_batches: each batch's decision (`_plan.plan`) carried out, exactly once.
 
-The run reads the highest batch id once at the start; `_lookup.BatchFinder` uses it to learn
-the ids of created batches and to decide, when a POST's outcome is unknown, whether it created its
-batch before anything is sent again.
+The calling thread reads the input, decides each batch, and hands the batches that need a
+request to a pool of worker threads (`_sending.Sender`) in groups whose journal records one
+fsync makes durable first (`_group`); it collects the results in input order. The run reads the
+highest batch id once at the start; `_lookup.BatchFinder` uses it to learn the ids of created
+batches and to decide, when a POST's outcome is unknown, whether it created its batch before
+anything is sent again.
 """
 
 from __future__ import annotations
@@ -13,80 +16,30 @@ import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
-from ._calls import BATCHES_PATH
-from ._exceptions import (
-    ApiConnectionError,
-    ApiError,
-    AuthenticationError,
-    JournalError,
-    NotFoundError,
-    OutcomeUnknownError,
-    PermissionDeniedError,
-    ValidationError,
-)
-from ._http import COMPANY_INFO_PATH
+from ._exceptions import ApiError, JournalError
+from ._group import WINDOW_PER_WORKER, Decided, Group, Job, dispatch_now
 from ._identifiers import Identifiers, SeenIds, request_problems
 from ._journal import Journal, fingerprint, ids_digest
+from ._learning import IdLearner
 from ._lookup import BatchFinder
-from ._models import (
-    INVALID_INPUT,
-    NOT_SENT,
-    OUTCOME_UNKNOWN,
-    BatchError,
-    BatchRequest,
-    BatchResult,
-    Progress,
-)
+from ._models import INVALID_INPUT, BatchError, BatchRequest, BatchResult, Progress
 from ._plan import Action, Decision, Known, plan
 from ._protocols import BatchClient
+from ._sending import Sender, needs_lookup, not_sent, unknown
+from ._stops import STOPPED_BY_CALLER, stop_reason
 
-__all__ = ["STOPPED_BY_CALLER", "Run", "StopKind", "stop_kind", "stop_reason"]
-
-_LEARN_IDS_EVERY = 500  # created batches whose ids are looked up together
-_MAX_RESENDS = 2  # times a POST with an unknown outcome is sent again (after a lookup)
-
-STOPPED_BY_CALLER = (
-    "stopped by the caller before the end; the journal records what was sent. "
-    "Run the same call again to finish"
-)
+__all__ = ["Run"]
 
 logger = logging.getLogger("cw_glbatch")
-
-StopKind = Literal["credentials", "permission", "company", "unreachable", "error"]
-_STOP_WORDS: dict[StopKind, str] = {
-    "credentials": "authentication failed",
-    "permission": "permission denied",
-    "company": "unknown company id",
-    "unreachable": "could not reach ConnectWise",
-    "error": "ConnectWise failed",
-}
-
-
-def stop_kind(error: ApiError) -> StopKind:
-    """What an error that stops a run says about the settings: which ones to check."""
-    if isinstance(error, AuthenticationError):
-        return "credentials"
-    if isinstance(error, PermissionDeniedError):
-        return "permission"
-    if isinstance(error, NotFoundError) and error.path.startswith(COMPANY_INFO_PATH):
-        return "company"  # the codebase lookup: ConnectWise does not know the company id
-    if isinstance(error, ApiConnectionError):
-        return "unreachable"
-    return "error"
-
-
-def stop_reason(error: ApiError) -> str:
-    """Why a run stopped, in words: ``authentication failed: GET ...: 401 ...``."""
-    return f"{_STOP_WORDS[stop_kind(error)]}: {error}"
 
 
 @attrs.frozen
 class _InFlight:
-    """A batch of the run, from its decision until its result is collected."""
+    """A batch of the run, handed over, until its result is collected."""
 
     index: int
     request: BatchRequest
@@ -134,8 +87,16 @@ class Run:
         self.stopped_flights: list[_InFlight] = []  # collected after the caller's stop
         self.seen = SeenIds()
         self.finder = BatchFinder(client)
-        # Results held back, in input order, until the ids of created batches are known.
-        self.held: list[tuple[_InFlight, BatchResult]] = []
+        self.sender = Sender(
+            client,
+            self.finder,
+            stop=self.stop,
+            caller_stop=self.caller_stop,
+            halt=self._halt,
+            why_stopped=lambda: self.stop_reason,
+        )
+        # Gives the results out in input order, once the ids of created batches are known.
+        self.learner = IdLearner(self.finder, journal, self._emit, lambda: self.stop_reason is None)
         self.done = 0
         self.total: int | None = None
 
@@ -147,8 +108,9 @@ class Run:
         hint = operator.length_hint(iterator, -1)
         self.total = hint if hint >= 0 else None
         self._start()
+        group = Group()
         window: collections.deque[_InFlight] = collections.deque()
-        limit = self.concurrency * 4  # batches in flight or finished but not yet collected
+        limit = self.concurrency * WINDOW_PER_WORKER  # handed over but not yet collected
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="cw-glbatch")
         try:
             unread = False  # the caller's stop came before the end of the input
@@ -156,19 +118,34 @@ class Run:
                 if self.caller_stop.is_set():
                     unread = True
                     break
-                window.append(self._begin(pool, index, request))
+                group.add(self._decide(index, request))
+                if not dispatch_now(
+                    held=len(group.members),
+                    jobs=group.jobs,
+                    concurrency=self.concurrency,
+                    workers_idle=_idle(window),
+                ):
+                    continue
+                self._dispatch(pool, group, window)
                 while len(window) > limit or (window and _ready(window[0])):
                     self._collect(window.popleft())
+            stopped = unread or self.caller_stop.is_set()
+            if stopped:
+                self._drop(group, STOPPED_BY_CALLER)
+            else:
+                self._dispatch(pool, group, window)
             while window and not self.caller_stop.is_set():
                 self._collect(window.popleft())
-            if unread or window or self.stopped_flights:  # the caller stopped it before the end
+            if stopped or window or self.stopped_flights:  # the caller stopped it before the end
                 self._wind_down(pool, [*self.stopped_flights, *window])
                 return
         except BaseException:
             # Interrupted (Ctrl-C, or on_result failed): send nothing more, wait for what is
-            # on the wire.
+            # on the wire. The group not handed over is not sent.
+            self._drop(group, "the run was interrupted")
             self.stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            self.learner.close()
             raise
         finally:
             self.seen.close()
@@ -178,7 +155,30 @@ class Run:
             if close is not None:  # release the input (a reader's spool) even when stopped early
                 close()
         pool.shutdown(wait=True)
-        self._learn_held_ids()
+        self.learner.finish()
+
+    def _dispatch(
+        self, pool: ThreadPoolExecutor, group: Group, window: collections.deque[_InFlight]
+    ) -> None:
+        """Make the group's records durable (one fsync), then hand its jobs to the workers."""
+        if group.sends and self.journal is not None:
+            self.journal.sync()  # durable before any of their POSTs leaves
+        for member in group.take():
+            job = member.outcome
+            outcome = pool.submit(job.call, *job.args) if isinstance(job, Job) else job
+            window.append(_InFlight(member.index, member.request, member.fingerprint, outcome))
+
+    def _drop(self, group: Group, why: str) -> None:
+        """The run ends holding a group: journal its batches to send as certainly not sent.
+
+        (Their "sending" records may be durable already; the later record wins, so a resumed
+        run sends them without looking them up first.)
+        """
+        for member in group.take():
+            job = member.outcome
+            if self.journal is not None and isinstance(job, Job) and job.sends:
+                unsent = not_sent(member.request, member.identifier, why)
+                self.journal.result(member.index, member.fingerprint, unsent)
 
     def _wind_down(self, pool: ThreadPoolExecutor, flights: list[_InFlight]) -> None:
         """The caller stopped the run: send nothing more, and journal what was on the wire.
@@ -190,6 +190,7 @@ class Run:
         self.stop_reason = STOPPED_BY_CALLER
         logger.info("not sending any more batches: %s", STOPPED_BY_CALLER)
         pool.shutdown(wait=True, cancel_futures=True)
+        self.learner.close()  # (what it learned is learned again next time)
         for flight in flights:
             outcome = flight.outcome
             if (
@@ -220,8 +221,8 @@ class Run:
             logger.info("not sending any more batches: %s", self.stop_reason)
         self.stop.set()
 
-    def _begin(self, pool: ThreadPoolExecutor, index: int, request: BatchRequest) -> _InFlight:
-        """Decide what to do with one batch, and start doing it."""
+    def _decide(self, index: int, request: BatchRequest) -> Decided:
+        """Decide what to do with one batch; journal a send (made durable by `_dispatch`)."""
         journal = self.journal
         digest = fingerprint(request) if journal is not None else ""
         entry = journal.entries.get(index) if journal is not None else None
@@ -249,22 +250,21 @@ class Run:
         )
         if decision.action is Action.SEND and journal is not None and identifier is not None:
             journal.sending(index, digest, identifier)
-            journal.sync()  # durable before the POST leaves
         outcome = self._carry_out(
-            pool, decision, request=request, identifier=identifier, known=known, problems=problems
+            decision, request=request, identifier=identifier, known=known, problems=problems
         )
-        return _InFlight(index, request, digest, outcome)
+        return Decided(index, request, identifier, digest, outcome)
 
     def _carry_out(
         self,
-        pool: ThreadPoolExecutor,
         decision: Decision,
         *,
         request: BatchRequest,
         identifier: str | None,
         known: Known | None,
         problems: list[str],
-    ) -> Future[BatchResult] | BatchResult:
+    ) -> BatchResult | Job:
+        """The result a decision gives at once, or the job for a worker that will give it."""
         action = decision.action
         if action is Action.INVALID or identifier is None:
             error = BatchError("; ".join(problems), code=INVALID_INPUT)
@@ -277,27 +277,25 @@ class Run:
                 answer = BatchError("refused in the run that was resumed")
             return BatchResult(request, identifier, "failed", error=answer)
         if action is Action.NOT_SENT:
-            return self._not_sent(request, identifier)
+            return not_sent(request, identifier, self.stop_reason)
         if action is Action.UNSETTLED:
             why = (
                 f"it was sent before, and ConnectWise cannot be asked now ({self.stop_reason}). "
                 "Run the same command again to settle it; do not send it any other way"
             )
-            return _unknown(request, identifier, "whether it was created is not known", why, None)
+            return unknown(request, identifier, "whether it was created is not known", why, None)
         if action is Action.PLANNED:
             return BatchResult(request, identifier, "planned")
         if action is Action.LEARN_ID and not decision.whole_history:
             return BatchResult(request, identifier, "created")  # its id is learned in bulk
+        sender = self.sender
         if action is Action.LEARN_ID:
-            return pool.submit(self._learn_id, request, identifier)
+            return Job(sender.learn_id, (request, identifier), sends=False)
         min_id = None if decision.whole_history else self.finder.baseline
-        if action is Action.LOOK_UP_FIRST:
-            return pool.submit(self._recover_unknown_outcome, request, identifier, min_id, None)
-        return pool.submit(self._create, request, identifier)
-
-    def _not_sent(self, request: BatchRequest, identifier: str | None) -> BatchResult:
-        error = BatchError(f"not sent: {self.stop_reason}", code=NOT_SENT)
-        return BatchResult(request, identifier, "failed", error=error)
+        if action is Action.LOOK_UP_FIRST:  # (its "sending" record is the resumed run's)
+            args = (request, identifier, min_id, None)
+            return Job(sender.recover_unknown_outcome, args, sends=False)
+        return Job(sender.create, (request, identifier), sends=True)
 
     def _collect(self, flight: _InFlight) -> None:
         outcome = flight.outcome
@@ -309,7 +307,7 @@ class Run:
             self.journal.result(flight.index, flight.fingerprint, result)
         self.done += 1
         if self.progress is not None:
-            if result.status != "failed" or not _needs_lookup(result):  # (not being looked up)
+            if result.status != "failed" or not needs_lookup(result):  # (not being looked up)
                 self.collected[result.status] += 1
             self.progress(
                 Progress(
@@ -320,142 +318,22 @@ class Run:
                     self.collected["planned"],
                 )
             )
-        if self.held or _needs_lookup(result):  # keep input order behind a result to look up
-            self.held.append((flight, result))
-            if len(self.held) >= _LEARN_IDS_EVERY:
-                self._learn_held_ids()
-        else:
-            self._emit(result)
+        self.learner.add(flight.index, flight.fingerprint, result)
 
     def _emit(self, result: BatchResult) -> None:
         self.counts[result.status] += 1
-        if _needs_lookup(result):
+        if needs_lookup(result):
             self.unsettled += 1
         if self.results is not None:
             self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
 
-    # -- learning the ids of created batches (calling thread) ------------------------------
-
-    def _learn_held_ids(self) -> None:
-        """Look up the batches held back, then emit everything held, in order."""
-        waiting = {r.identifier or "" for _, r in self.held if _needs_lookup(r)}
-        if self.stop_reason is not None:  # ConnectWise cannot be asked: settle them next time
-            waiting = set()
-        candidates = self.finder.created_since_floor(waiting) if waiting else {}
-        for flight, held in self.held:
-            result = held
-            if _needs_lookup(held):
-                result = self.finder.with_proven_id(candidates.get(held.identifier or "", []), held)
-                if result != held and self.journal is not None:
-                    self.journal.result(flight.index, flight.fingerprint, result)
-            self._emit(result)
-        self.held = []
-        if self.journal is not None and waiting:
-            self.journal.looked_through(self.finder.floor)
-            self.journal.sync()
-
-    # -- one batch (worker threads) --------------------------------------------------------
-
-    def _learn_id(self, request: BatchRequest, identifier: str) -> BatchResult:
-        """A batch an earlier run created without learning its id: find it, never send it."""
-        if self.stop.is_set():
-            return BatchResult(request, identifier, "created")
-        try:
-            batch_id = self.finder.find_own(request, identifier, None)
-        except ApiError as err:
-            logger.warning("could not look up created batch %r: %s", identifier, err)
-            batch_id = None
-        return BatchResult(request, identifier, "created", batch_id)
-
-    def _create(self, request: BatchRequest, identifier: str) -> BatchResult:
-        if self.stop.is_set() or self.caller_stop.is_set():
-            return self._not_sent(request, identifier)
-        try:
-            self.client.create_batch(identifier, request.gl_rec_ids, **request.batch_options())
-        except OutcomeUnknownError as err:
-            return self._recover_unknown_outcome(request, identifier, self.finder.baseline, err)
-        except (AuthenticationError, PermissionDeniedError) as err:
-            self._halt(err)
-            return _failed(request, identifier, err)
-        except ApiError as err:
-            return _failed(request, identifier, err)
-        return BatchResult(request, identifier, "created")
-
-    def _recover_unknown_outcome(
-        self, request: BatchRequest, identifier: str, min_id: int | None, first: ApiError | None
-    ) -> BatchResult:
-        """A POST's outcome is unknown: find out whether it created the batch before resending.
-
-        ``first`` is None for a batch whose POST an earlier run sent without recording its
-        answer; ``min_id`` is None when the batch may be older than the run being resumed.
-        """
-        error: ApiError = first or OutcomeUnknownError(
-            "the run that sent it stopped before its answer was recorded",
-            method="POST",
-            path=BATCHES_PATH,
-        )
-        for attempt in range(_MAX_RESENDS + 1):
-            try:
-                batch_id = self.finder.find_own(request, identifier, min_id)
-            except ApiError as err:
-                return _unknown(
-                    request,
-                    identifier,
-                    error.message,
-                    f"looking it up failed too ({err.message}). Run the same command again to "
-                    "settle it: it is looked up before anything is sent",
-                    error.status,
-                )
-            if batch_id is not None:
-                logger.info(
-                    "batch %r was created despite the lost answer (id %d)", identifier, batch_id
-                )
-                return BatchResult(request, identifier, "created", batch_id)
-            if attempt == _MAX_RESENDS:
-                break
-            logger.info("batch %r was not created; sending it again", identifier)
-            try:
-                self.client.create_batch(identifier, request.gl_rec_ids, **request.batch_options())
-            except (OutcomeUnknownError, ValidationError) as err:
-                # A refusal may mean the first POST was still being processed when we looked.
-                error = err
-                continue
-            except ApiError as err:
-                return _failed(request, identifier, err)
-            return BatchResult(request, identifier, "created")
-        if isinstance(error, ValidationError):
-            return _failed(request, identifier, error)
-        return _unknown(
-            request,
-            identifier,
-            error.message,
-            f"no batch {identifier!r} holding its GL entries was found afterwards, and it was "
-            f"sent {_MAX_RESENDS + 1} times without an answer. Run the same command again to "
-            "settle it",
-            error.status,
-        )
-
-
-def _failed(request: BatchRequest, identifier: str, error: ApiError) -> BatchResult:
-    return BatchResult(request, identifier, "failed", error=BatchError.from_api_error(error))
-
-
-def _unknown(
-    request: BatchRequest, identifier: str | None, what: str, why: str, status: int | None
-) -> BatchResult:
-    """Failed because nobody can tell whether it was created."""
-    error = BatchError(f"{what}; {why}", status, OUTCOME_UNKNOWN)
-    return BatchResult(request, identifier, "failed", error=error)
-
-
-def _needs_lookup(result: BatchResult) -> bool:
-    """Created with its id unknown, or failed because nobody could tell whether it was created."""
-    if result.status == "created":
-        return result.batch_id is None
-    return result.error is not None and result.error.code == OUTCOME_UNKNOWN
-
 
 def _ready(flight: _InFlight) -> bool:
     return not isinstance(flight.outcome, Future) or flight.outcome.done()
+
+
+def _idle(window: collections.deque[_InFlight]) -> bool:
+    """Whether every batch handed over is finished (the newest are the likeliest not to be)."""
+    return all(_ready(flight) for flight in reversed(window))

@@ -69,9 +69,9 @@ How each figure is measured:
   with no journal fsync at all rather than report 0.
 - **Requests per batch** are counted by the simulator (every request it received). The run
   reads the highest batch id once, then looks up the ids of the batches it created once per
-  500 created batches (`_LEARN_IDS_EVERY` in `_run.py`) with `id > last seen`, and by name
-  for any that query missed (at C > 1, batches created while the previous lookup was
-  answered).
+  500 created batches (`LEARN_IDS_EVERY` in `_learning.py`; in a thread of its own while the
+  run goes on sending) with `id > last seen`, and by name for any that query missed (at C > 1,
+  batches created while the previous lookup was answered).
 - **Client CPU** is `time.process_time()` of the client process over sequential calls to the
   simulator on loopback with no latency, alternating rounds of `create_batch` and a bare
   `httpx.Client.post` of the same JSON body with `.json()` of the answer, after a warm-up.
@@ -87,19 +87,19 @@ WHY_NOT_MET = {
     "is given out; bare expat does no work per element. The planned fast path (one bare expat "
     "pass for well-formedness while a regular expression reads each standard `<Batch>`) is not "
     "in the library yet.",
-    "fsyncs": "The journal fsyncs once before each POST (`_run.py` calls `journal.sync()` as it "
-    "begins each batch), plus once for its header, once after each lookup and once at the end. "
-    "Group commit (one fsync for the records of the batches dispatched together) is not in the "
-    "library yet.",
+    "fsyncs": "The journal fsyncs once per group of batches handed to the workers together "
+    "(`_group.dispatch_now`: one job per worker, or fewer when the workers would otherwise be "
+    "idle), plus once for its header, once after each lookup and once at the end.",
     "e2e-bound": "The hand-written pool, which does nothing between its POSTs, takes the ratio "
     "shown in the baseline column: that much of the gap is the CPU each request costs the "
     "client and the simulator on 2 cores shared with other processes (see the load average), "
     "not the library. What the run adds beyond the pool (the e2e-pool row) is its own work per "
-    "batch in the one dispatching thread: a journal fsync before each POST (fsync row), more "
+    "batch in the one dispatching thread: a journal fsync per group of POSTs (fsync row), more "
     "CPU per batch than a bare `create_batch` (CPU per batch in the memory row against the "
     "client-CPU row), and its lookups (requests row).",
-    "e2e-pool": "The pool does nothing between POSTs. Per batch, `process_file` also fsyncs the "
-    "journal before the POST leaves (in the one dispatching thread), fingerprints the request, "
+    "e2e-pool": "The pool does nothing between POSTs. Per batch, `process_file` also journals "
+    "the batch durably before the POST leaves (one fsync per group, in the one dispatching "
+    "thread), fingerprints the request, "
     "writes the result files, and looks up the ids of the created batches once per 500.",
     "client-cpu": "`create_batch` adds request counting, the retry loop, error decoding and the "
     "`GLExport` value to the same httpx call.",

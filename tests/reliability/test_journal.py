@@ -7,8 +7,17 @@ import os
 import stat
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from cw_glbatch import BatchRequest, JournalError, XmlBatchReader, create_batches, process_file
+from cw_glbatch import (
+    BatchRequest,
+    BatchResult,
+    JournalError,
+    XmlBatchReader,
+    create_batches,
+    process_file,
+)
 from cw_glbatch._journal import Journal, fingerprint
 from cw_glbatch.testing import FakeConnectWise
 from tests.helpers import POST, plain_batches, write_input
@@ -204,3 +213,25 @@ def test_empty_journal_is_a_fresh_start(setup):
     with fake.client() as client:
         report = process_file(client, folder / "in.xml", folder / "ok.xml", folder / "failed.xml")
     assert report.counts["created"] == 10
+
+
+@given(
+    index=st.integers(min_value=0, max_value=10**12),
+    digest=st.text(max_size=20),
+    identifier=st.text(max_size=60),
+    batch_id=st.none() | st.integers(min_value=1, max_value=10**15),
+)
+def test_batch_records_are_what_json_writes(tmp_path_factory, index, digest, identifier, batch_id):
+    """The sending and created records, formatted directly, are json.dumps's, byte for byte."""
+    journal = Journal(tmp_path_factory.mktemp("j") / "run.journal")
+    request = BatchRequest("B", [1])
+    journal.sending(index, digest, identifier)
+    journal.result(index, digest, BatchResult(request, identifier, "created", batch_id))
+    journal.close()
+    created = {"i": index, "f": digest, "id": identifier, "s": "created"}
+    if batch_id is not None:
+        created["b"] = batch_id
+    expected = [{"i": index, "f": digest, "id": identifier, "s": "sending"}, created]
+    text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in expected)
+    with open(journal.path, encoding="utf-8") as written:
+        assert written.read() == text
