@@ -26,8 +26,7 @@ from ._paging import Pager
 from ._reader import MAX_IDENTIFIER_LENGTH
 from ._steps import Call
 
-# BATCHES_PATH is defined in _http; named here too because _run imports it from this module.
-__all__ = ["BATCHES_PATH", "ClientBase"]
+__all__ = ["ClientBase"]
 
 _MAX_KEPT_BODY = 2000  # characters of a 2xx answer to a create kept when it is not JSON
 
