@@ -1,0 +1,245 @@
+"""The reader's fast path: it reads the standard layout, and gives the same as the full reader."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cw_glbatch import BatchRequest, InputError, XmlBatchReader
+from cw_glbatch._reader import read_fully
+from cw_glbatch._reader_fast import read_fast
+
+Outcome = tuple[str, object]
+
+
+def full_outcome(data: bytes) -> Outcome:
+    """What the full reader alone makes of ``data``: its batches, or its refusal in full."""
+    try:
+        spool = read_fully(io.BytesIO(data), "in.xml")
+    except InputError as err:
+        return "refused", (str(err), err.source, err.line, err.column)
+    return "read", list(spool.replay())
+
+
+def fast_batches(data: bytes, chunk_size: int) -> list[BatchRequest] | None:
+    spool = read_fast(io.BytesIO(data), chunk_size=chunk_size)
+    return None if spool is None else list(spool.replay())
+
+
+def reader_outcome(data: bytes) -> Outcome:
+    """What `XmlBatchReader` makes of ``data``, given as a stream named like the full reader's."""
+    stream = io.BytesIO(data)
+    stream.name = "in.xml"  # type: ignore[misc]
+    try:
+        return "read", list(XmlBatchReader(stream))
+    except InputError as err:
+        return "refused", (str(err), err.source, err.line, err.column)
+
+
+# -- generated files --------------------------------------------------------------------------
+
+SPACE = st.text(alphabet=" \t\n", max_size=3) | st.sampled_from(["\r\n", "\r\n  ", "\r", ""])
+# Mostly ids that repeat (within and across batches); some at and past the ends of the range.
+ID = st.integers(1, 30) | st.sampled_from([2147483647, 999999999, 1000000000, 123456789])
+STANDARD_ID = st.builds(lambda s1, n, s2: f"{s1}<glRecId>{n}</glRecId>{s2}", SPACE, ID, SPACE)
+ODD_IDS = [
+    "<glRecId>0</glRecId>",
+    "<glRecId>007</glRecId>",
+    "<glRecId>2147483648</glRecId>",
+    "<glRecId>99999999999</glRecId>",
+    "<glRecId> 5 </glRecId>",
+    "<glRecId>\n6</glRecId>",
+    "<glRecId>1 2</glRecId>",
+    "<glRecId>1,2</glRecId>",
+    "<glRecId></glRecId>",
+    "<glRecId/>",
+    "<glRecId>x</glRecId>",
+    "<glRecId>&#49;</glRecId>",
+    "<glRecId>\u0663</glRecId>",
+    '<glRecId kind="a">1</glRecId>',
+    "<glRecId >3</glRecId >",
+    "<!-- c --><glRecId>4</glRecId>",
+    "<?pi x?>",
+    "<glRecId><![CDATA[5]]></glRecId>",
+    "stray",
+    "<glEntryId>5</glEntryId>",
+    "<glRecId>1</glRecId",
+    f"<glRecId>{' ' * 4100}5</glRecId>",  # a value over 4096 characters refuses the file
+    f"<glRecId>\n5{' ' * 4100}</glRecId>",
+]
+IDENTIFIER_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8
+) | st.sampled_from(["B1", "x" * 51, " padded ", "two\nlines", "a&amp;b", "\u00e9t\u00e9"])
+STANDARD_IDENTIFIER = st.builds(
+    lambda text, s: f"<batchIdentifier>{text}</batchIdentifier>{s}",
+    st.sampled_from(["", "B1", "x" * 51, " padded ", "two\nlines", "\u00e9t\u00e9", "9"]),
+    SPACE,
+)
+ODD_PART = st.sampled_from(
+    [
+        "<exportInvoicesFlag>false</exportInvoicesFlag>",
+        "<glEntryIds>1, 2,3</glEntryIds>",
+        "<unknown>u</unknown>",
+        "<batchIdentifier>second</batchIdentifier>",
+        "<glRecIds><glRecId>8</glRecId></glRecIds>",
+        "<!-- note -->",
+        "<batchId>5</batchId>",
+        "<batchIdentifier/>",
+        "<glRecIds/>",
+    ]
+)
+
+
+@st.composite
+def standard_batch(draw: st.DrawFn, odd_item: str | None = None) -> str:
+    """A <Batch> of the layout the fast path reads; ``odd_item`` goes among its ids."""
+    identifier = draw(st.none() | STANDARD_IDENTIFIER)
+    items = draw(st.lists(STANDARD_ID, max_size=6))
+    if odd_item is not None:
+        items.insert(draw(st.integers(0, len(items))), odd_item)
+    ids = "".join(items)
+    s = draw(st.lists(SPACE, min_size=3, max_size=3))
+    return f"{s[0]}<Batch>{s[1]}{identifier or ''}<glRecIds>{ids}</glRecIds>{s[2]}</Batch>"
+
+
+ODD_IDENTIFIERS = ["a&amp;b", "&#65;", "x\r\ny", "<!-- c -->", "<![CDATA[c]]>", "]]>"]
+ODD_IDENTIFIERS += ["x" * 5000, "\u00e9" * 3000]  # over 4096 bytes; the first over 4096 characters
+
+
+def nearly_standard_batch(odd: str) -> st.SearchStrategy[str]:
+    """A standard <Batch> but for ``odd``: an item among its ids, or its identifier's text."""
+    if odd in ODD_IDS:
+        return standard_batch(odd)
+    return st.builds(
+        lambda ids: (
+            f"<Batch><batchIdentifier>{odd}</batchIdentifier><glRecIds>{ids}</glRecIds></Batch>"
+        ),
+        st.lists(STANDARD_ID, max_size=2).map("".join),
+    )
+
+
+@st.composite
+def any_batch(draw: st.DrawFn) -> str:
+    """A <Batch> of any layout: standard parts and others, in any order."""
+    parts = draw(
+        st.lists(
+            st.sampled_from(["identifier", "ids", "odd"]) | st.just("ids"), min_size=0, max_size=4
+        )
+    )
+    written = []
+    for part in parts:
+        if part == "identifier":
+            text = draw(IDENTIFIER_TEXT).replace("&", "&amp;").replace("<", "&lt;")
+            written.append(f"<batchIdentifier>{text}</batchIdentifier>")
+        elif part == "ids":
+            items = draw(st.lists(STANDARD_ID | st.sampled_from(ODD_IDS), max_size=5))
+            written.append(f"<glRecIds>{''.join(items)}</glRecIds>")
+        else:
+            written.append(draw(ODD_PART))
+        written.append(draw(SPACE))
+    return f"{draw(SPACE)}<Batch>{draw(SPACE)}{''.join(written)}</Batch>"
+
+
+PROLOG = st.sampled_from(
+    [
+        "",
+        '<?xml version="1.0" encoding="utf-8"?>\n',
+        "<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\r\n",
+        '\ufeff<?xml version="1.0"?>',
+        '<?xml version="1.0" encoding="ISO-8859-1"?>\n',
+        '<?xml version="1.0" encoding="nonsense"?>\n',
+        "<!DOCTYPE Batches>\n",
+        "<!-- made by hand -->\n",
+        "  \n",
+    ]
+)
+END = st.sampled_from(["</Batches>", "</Batches>\n", "</Batches>\r\n  ", "</Batches><!-- x -->"])
+
+
+def document(
+    batches: st.SearchStrategy[str], prolog: st.SearchStrategy[str], end: st.SearchStrategy[str]
+) -> st.SearchStrategy[bytes]:
+    return st.builds(
+        lambda p, s, b, e: f"{p}{s}<Batches>{''.join(b)}{s}{e}".encode(),
+        prolog,
+        SPACE,
+        st.lists(batches, max_size=5),
+        end,
+    )
+
+
+@st.composite
+def damaged(draw: st.DrawFn, data: bytes) -> bytes:
+    """``data`` cut short, or with a byte changed or added, somewhere."""
+    at = draw(st.integers(0, len(data)))
+    how = draw(st.sampled_from(["cut", "change", "add"]))
+    byte = draw(st.sampled_from([b"<", b"&", b">", b"\xff", b"\x00", b"7", b" ", b"\r", b"/"]))
+    if how == "cut":
+        return data[:at]
+    return data[:at] + byte + data[at + (how == "change") :]
+
+
+STANDARD_PROLOG = st.sampled_from(["", '<?xml version="1.0"?>\n'])
+STANDARD_FILE = document(standard_batch(), STANDARD_PROLOG, st.just("</Batches>\n"))
+
+
+def nearly_standard_file(odd: str) -> st.SearchStrategy[bytes]:
+    """A standard file but for ``odd`` in one of its batches."""
+    return st.builds(
+        lambda prolog, batches, batch, at: (
+            f"{prolog}<Batches>{''.join(batches[:at])}{batch}{''.join(batches[at:])}</Batches>"
+        ).encode(),
+        STANDARD_PROLOG,
+        st.lists(standard_batch(), max_size=3),
+        nearly_standard_batch(odd),
+        st.integers(0, 3),
+    )
+
+
+ANY_FILE = st.one_of(
+    STANDARD_FILE,
+    st.sampled_from(ODD_IDS + ODD_IDENTIFIERS).flatmap(nearly_standard_file),
+    document(any_batch() | standard_batch(), PROLOG, END),
+).flatmap(lambda data: st.just(data) | damaged(data))
+
+
+# -- the properties -------------------------------------------------------------------------------
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(data=ANY_FILE, chunk_size=st.integers(1, 40))
+def test_fast_path_gives_what_the_full_reader_gives_or_steps_aside(data, chunk_size):
+    """For any file, the fast path returns the full reader's batches exactly, or gives up."""
+    batches = fast_batches(data, chunk_size)
+    if batches is not None:
+        assert full_outcome(data) == ("read", batches)
+
+
+@pytest.mark.parametrize("odd", ODD_IDS + ODD_IDENTIFIERS)
+@settings(max_examples=8, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), chunk_size=st.integers(1, 40))
+def test_one_odd_thing_is_never_read_differently(odd, data, chunk_size):
+    """A standard file but for one odd id or identifier: the fast path gives up or agrees."""
+    written = data.draw(nearly_standard_file(odd))
+    batches = fast_batches(written, chunk_size)
+    if batches is not None:
+        assert full_outcome(written) == ("read", batches)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(data=ANY_FILE)
+def test_reader_gives_what_the_full_reader_gives(data):
+    """XmlBatchReader gives the full reader's batches, or its InputError, every field alike."""
+    assert reader_outcome(data) == full_outcome(data)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(data=STANDARD_FILE, chunk_size=st.integers(1, 40))
+def test_standard_layout_is_read_by_the_fast_path(data, chunk_size):
+    """A well-formed file of the standard layout is read by the fast path, in any chunks."""
+    batches = fast_batches(data, chunk_size)
+    assert batches is not None
+    assert full_outcome(data) == ("read", batches)
