@@ -137,7 +137,11 @@ def _ids(written: bytes) -> array[int]:
     compact = written.translate(None, _SPACE)
     if not compact:
         return array("i")
-    if not (compact.startswith(_ONE_ID[0]) and compact.endswith(_ONE_ID[1])) or b"," in compact:
+    if (
+        not (compact.startswith(_ONE_ID[0]) and compact.endswith(_ONE_ID[1]))
+        or b"," in compact
+        or b">0<" in compact  # an id of 0
+    ):
         raise _NotStandard
     listed = compact[len(_ONE_ID[0]) : -len(_ONE_ID[1])].replace(_NEXT_ID, b",")
     if listed.translate(None, b"0123456789,"):
@@ -147,11 +151,10 @@ def _ids(written: bytes) -> array[int]:
         raise _NotStandard
     try:
         # JSON refuses an empty item and a leading zero, as the fast path must.
-        values = json.loads(b"[" + listed + b"]")
-        ids = array("i", values)  # OverflowError past 2**31 - 1 = MAX_GL_REC_ID
+        ids = array("i", json.loads(f"[{listed.decode()}]"))  # OverflowError past 2**31 - 1
     except (ValueError, OverflowError):
         raise _NotStandard from None
-    if not ids or not min(ids):  # <glRecId></glRecId>, or an id of 0
+    if not ids:  # <glRecId></glRecId>
         raise _NotStandard
     return ids
 
