@@ -38,6 +38,8 @@ class IdBitmap:
 
     def add_all(self, values: array[int]) -> list[int]:
         """Add ``values``; return those that were already in (repeats within ``values`` too)."""
+        if values and self._add_range(values):
+            return []
         bits = self._bits
         repeats = []
         for value in values:
@@ -49,6 +51,23 @@ class IdBitmap:
             else:
                 bits[index] = byte | bit
         return repeats
+
+    def _add_range(self, values: array[int]) -> bool:
+        """Add ``values`` at once if they are one unbroken range none of which is in yet.
+
+        Batches are often such a range; adding it as one mask over the bytes it spans costs a
+        few operations, where one id at a time costs a few per id.
+        """
+        low, high = min(values), max(values)
+        if high - low + 1 != len(values) or len(set(values)) != len(values):
+            return False
+        first, last = low >> 3, (high >> 3) + 1
+        window = int.from_bytes(self._bits[first:last], "little")
+        mask = ((1 << len(values)) - 1) << (low & 7)
+        if window & mask:
+            return False  # some are in: the loop finds which
+        self._bits[first:last] = (window | mask).to_bytes(last - first, "little")
+        return True
 
     def close(self) -> None:
         """Release the map."""
