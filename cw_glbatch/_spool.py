@@ -21,6 +21,7 @@ __all__ = ["MAX_GL_REC_ID", "BatchSpool", "IdBitmap"]
 
 MAX_GL_REC_ID = 2**31 - 1  # ConnectWise ids are 32-bit signed integers
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
+_RANGE_AT_ONCE = 4096  # ids in a batch checked as one range; its check builds a set of them
 _HEADER = struct.Struct("<10I")
 _NONE = 0xFFFFFFFF
 _SEP = "\0"  # cannot occur in XML text, so it can separate strings read from XML
@@ -38,7 +39,7 @@ class IdBitmap:
 
     def add_all(self, values: array[int]) -> list[int]:
         """Add ``values``; return those that were already in (repeats within ``values`` too)."""
-        if values and self._add_range(values):
+        if 0 < len(values) <= _RANGE_AT_ONCE and self._add_range(values):
             return []
         bits = self._bits
         repeats = []
