@@ -104,17 +104,6 @@ class BatchSpool:
         self._file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
         self.count = 0
 
-    def append(self, request: BatchRequest) -> None:
-        """Store one request."""
-        self.add(
-            request.line,
-            request.identifier,
-            array("i", request.gl_rec_ids),
-            (request.errors, request.invalid_gl_rec_ids, request.unknown_xml),
-            options=request.batch_options(),
-            lists=request.gl_entry_id_lists,
-        )
-
     def add(
         self,
         line: int,
