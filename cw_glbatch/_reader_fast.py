@@ -12,11 +12,14 @@ the standard layout of each ``<Batch>``::
       </Batch>
     </Batches>
 
-with any XML whitespace between elements and ids of plain digits, and parse a batch's ids all
-at once. The per-batch rules are the full reader's own (`_batch_rules`). On anything else, a
-comment, an attribute, an entity or character reference, an option, a ``<glEntryIds>``, an id
-with a leading zero or over 2147483647, an encoding other than UTF-8, any XML error, it gives up
-and returns None: the caller then reads the file again from its start with the full reader.
+with any XML whitespace between elements, ids of plain digits, and between the two the options
+that are true or false (``<exportInvoicesFlag>false</exportInvoicesFlag>``, as ``cw-glbatch
+export`` writes them); and parse a batch's ids all at once. The per-batch rules are the full
+reader's own (`_batch_rules`). On anything else (a comment, an attribute, an entity or
+character reference, ``<glInterfaceIdentifier>``, an option given twice or not exactly
+``true`` or ``false``, a ``<glEntryIds>``, an id with a leading zero or over 2147483647, an
+encoding other than UTF-8, any XML error) it gives up and returns None: the caller then reads
+the file again from its start with the full reader.
 So the fast path never refuses a file and never words an error itself; what it returns is what
 the full reader would have built.
 """
@@ -33,7 +36,8 @@ from defusedxml import DefusedXmlException
 
 from ._batch_rules import at_line, identifier_problem, missing_ids_problem, repeats
 from ._expat import guarded_parser
-from ._reader_full import MAX_VALUE_LENGTH
+from ._models import BATCH_OPTIONS
+from ._reader_full import MAX_VALUE_LENGTH, TEXT_OPTIONS
 from ._spool import BatchSpool, IdBitmap
 
 __all__ = ["CHUNK_SIZE", "read_fast"]
@@ -48,13 +52,17 @@ _PROLOG = re.compile(
     rb"(?:[ \t\r\n]+encoding=([\"'])[uU][tT][fF]-8\2)?"
     rb"(?:[ \t\r\n]+standalone=([\"'])(?:yes|no)\3)?" + _WS + rb"\?>)?" + _WS + rb"<Batches>"
 )
+# The options that are true or false, as the full reader reads them: field by element.
+_FLAGS = {element: field for field, element in BATCH_OPTIONS.items() if element not in TEXT_OPTIONS}
 # A <Batch> up to its ids. Groups: 1 marks <Batch>, 2 the identifier's text (None when there is
-# no <batchIdentifier>), 3 marks </batchIdentifier>, 4 marks <glRecIds>.
+# no <batchIdentifier>), 3 marks </batchIdentifier>, 4 the flags, 5 marks <glRecIds>.
 _HEAD = re.compile(
     _WS + rb"()<Batch>" + _WS
     + rb"(?:<batchIdentifier>([^<&\r]*)()</batchIdentifier>" + _WS + rb")?"
+    + rb"((?:<(?:" + "|".join(_FLAGS).encode() + rb")>(?:true|false)</[a-zA-Z]+>" + _WS + rb")*)"
     + rb"()<glRecIds>"
 )  # fmt: skip
+_FLAG = re.compile(rb"<([a-zA-Z]+)>(true|false)</([a-zA-Z]+)>")
 _TAIL = re.compile(rb"</glRecIds>" + _WS + rb"</Batch>")
 _END = re.compile(_WS + rb"</Batches>" + _WS)
 _BATCH_END = b"</Batch>"  # not a prefix of </Batches>
@@ -104,8 +112,8 @@ class _Batches:
     def _add(self, data: bytes, head: re.Match[bytes], close: int, end: int) -> None:
         """Spool the batch ``data[head.pos:end]``; its ids end at ``close``."""
         batch_line = self.line + _line_breaks(data, head.pos, head.start(1))
-        ids_line = batch_line + _line_breaks(data, head.start(1), head.start(4))
-        self.line = ids_line + _line_breaks(data, head.start(4), end)
+        ids_line = batch_line + _line_breaks(data, head.start(1), head.start(5))
+        self.line = ids_line + _line_breaks(data, head.start(5), end)
         errors: list[str] = []
         raw = head.group(2)
         identifier = None
@@ -123,7 +131,19 @@ class _Batches:
         problem = missing_ids_problem(has_ids=True, has_lists=False, found_any=bool(ids))
         if problem is not None:
             errors.append(at_line(batch_line, problem))
-        self._spool.add(batch_line, identifier, ids, (errors, (), ()), options={}, lists=())
+        options = _flags(head.group(4)) if head.group(4) else {}
+        self._spool.add(batch_line, identifier, ids, (errors, (), ()), options=options, lists=())
+
+
+def _flags(written: bytes) -> dict[str, bool]:
+    """The options of a batch, each ``<exportInvoicesFlag>true</exportInvoicesFlag>`` or so."""
+    flags = {}
+    for start, value, end in _FLAG.findall(written):
+        field = _FLAGS[start.decode()]
+        if end != start or field in flags:  # mismatched (expat refuses it) or given twice
+            raise _NotStandard
+        flags[field] = value == b"true"
+    return flags
 
 
 def _ids(written: bytes) -> array[int]:

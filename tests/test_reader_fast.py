@@ -81,6 +81,7 @@ STANDARD_IDENTIFIER = st.builds(
 ODD_PART = st.sampled_from(
     [
         "<exportInvoicesFlag>false</exportInvoicesFlag>",
+        "<exportInvoicesFlag> true </exportInvoicesFlag>",
         "<glEntryIds>1, 2,3</glEntryIds>",
         "<unknown>u</unknown>",
         "<batchIdentifier>second</batchIdentifier>",
@@ -93,26 +94,51 @@ ODD_PART = st.sampled_from(
 )
 
 
+FLAGS = ["exportInvoicesFlag", "exportExpensesFlag", "exportProductsFlag", "summarizeExpenses"]
+STANDARD_FLAGS = st.lists(
+    st.builds(
+        lambda name, value, s: f"<{name}>{value}</{name}>{s}",
+        st.sampled_from(FLAGS),
+        st.sampled_from(["true", "false"]),
+        SPACE,
+    ),
+    max_size=3,
+    unique_by=lambda flag: flag.split(">")[0],
+).map("".join)
+
+
 @st.composite
-def standard_batch(draw: st.DrawFn, odd_item: str | None = None) -> str:
+def standard_batch(draw: st.DrawFn, odd_item: str | None = None, odd_flag: str = "") -> str:
     """A <Batch> of the layout the fast path reads; ``odd_item`` goes among its ids."""
     identifier = draw(st.none() | STANDARD_IDENTIFIER)
+    flags = draw(STANDARD_FLAGS) + odd_flag
     items = draw(st.lists(STANDARD_ID, max_size=6))
     if odd_item is not None:
         items.insert(draw(st.integers(0, len(items))), odd_item)
     ids = "".join(items)
     s = draw(st.lists(SPACE, min_size=3, max_size=3))
-    return f"{s[0]}<Batch>{s[1]}{identifier or ''}<glRecIds>{ids}</glRecIds>{s[2]}</Batch>"
+    return f"{s[0]}<Batch>{s[1]}{identifier or ''}{flags}<glRecIds>{ids}</glRecIds>{s[2]}</Batch>"
 
 
 ODD_IDENTIFIERS = ["a&amp;b", "&#65;", "x\r\ny", "<!-- c -->", "<![CDATA[c]]>", "]]>"]
 ODD_IDENTIFIERS += ["x" * 5000, "\u00e9" * 3000]  # over 4096 bytes; the first over 4096 characters
+ODD_FLAGS = [
+    "<exportInvoicesFlag>true</exportInvoicesFlag><exportInvoicesFlag>false</exportInvoicesFlag>",
+    "<exportExpensesFlag>True</exportExpensesFlag>",
+    "<exportProductsFlag> false</exportProductsFlag>",
+    "<summarizeExpenses>yes</summarizeExpenses>",
+    "<summarizeExpenses/>",
+    "<glInterfaceIdentifier>QB</glInterfaceIdentifier>",
+    "<exportInvoicesFlag>true</exportInvoicesFlag><batchIdentifier>late</batchIdentifier>",
+]
 
 
 def nearly_standard_batch(odd: str) -> st.SearchStrategy[str]:
-    """A standard <Batch> but for ``odd``: an item among its ids, or its identifier's text."""
+    """A standard <Batch> but for ``odd``: an id, an option, or its identifier's text."""
     if odd in ODD_IDS:
         return standard_batch(odd)
+    if odd in ODD_FLAGS:
+        return standard_batch(odd_flag=odd)
     return st.builds(
         lambda ids: (
             f"<Batch><batchIdentifier>{odd}</batchIdentifier><glRecIds>{ids}</glRecIds></Batch>"
@@ -201,7 +227,7 @@ def nearly_standard_file(odd: str) -> st.SearchStrategy[bytes]:
 
 ANY_FILE = st.one_of(
     STANDARD_FILE,
-    st.sampled_from(ODD_IDS + ODD_IDENTIFIERS).flatmap(nearly_standard_file),
+    st.sampled_from(ODD_IDS + ODD_IDENTIFIERS + ODD_FLAGS).flatmap(nearly_standard_file),
     document(any_batch() | standard_batch(), PROLOG, END),
 ).flatmap(lambda data: st.just(data) | damaged(data))
 
@@ -218,7 +244,7 @@ def test_fast_path_gives_what_the_full_reader_gives_or_steps_aside(data, chunk_s
         assert full_outcome(data) == ("read", batches)
 
 
-@pytest.mark.parametrize("odd", ODD_IDS + ODD_IDENTIFIERS)
+@pytest.mark.parametrize("odd", ODD_IDS + ODD_IDENTIFIERS + ODD_FLAGS)
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), chunk_size=st.integers(1, 40))
 def test_one_odd_thing_is_never_read_differently(odd, data, chunk_size):
@@ -271,6 +297,14 @@ def batches_file(body: str, *, prolog: str = '<?xml version="1.0"?>\n', end: str
         batches_file("<Batch><glRecIds><glRecId>2147483648</glRecId></glRecIds></Batch>"),
         batches_file("<Batch><glEntryIds>1,2</glEntryIds></Batch>"),
         batches_file("<Batch><exportInvoicesFlag>false</exportInvoicesFlag></Batch>"),
+        batches_file(
+            "<Batch><glInterfaceIdentifier>QB</glInterfaceIdentifier>"
+            "<glRecIds><glRecId>1</glRecId></glRecIds></Batch>"
+        ),
+        batches_file(
+            "<Batch><exportInvoicesFlag>true</exportInvoicesFlag><exportInvoicesFlag>false"
+            "</exportInvoicesFlag><glRecIds><glRecId>1</glRecId></glRecIds></Batch>"
+        ),
         batches_file("<Batch><glRecIds><glRecId>1</glRecId></glRecIds><note/></Batch>"),
         batches_file("<Batch><glRecIds/></Batch>"),
         batches_file("<Batch><glRecIds></glRecIds><batchIdentifier>x</batchIdentifier></Batch>"),
