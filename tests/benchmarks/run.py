@@ -54,8 +54,9 @@ How each figure is measured:
   VmRSS before it. Nothing is inherited from the runner.
 - **Reader / bare expat.** The same 1,000,000-id file (100 consecutive ids per batch, the
   standard layout, so the reader's fast path reads it), read whole: pyexpat with no handlers
-  against iterating `XmlBatchReader`, whose first `next()` checks the whole file. lxml's `iterparse` (per `<Batch>`, freeing each) is what a user of lxml would write; it
-  checks nothing and sees a bad element only when it gets there. Medians of interleaved runs.
+  against iterating `XmlBatchReader`, whose first `next()` checks the whole file. lxml's
+  `iterparse` (per `<Batch>`, freeing each) is what a user of lxml would write; it checks
+  nothing and sees a bad element only when it gets there. Medians of interleaved runs.
 - **End to end** runs `process_file` (journal, result files, lookups) and a hand-written pool
   (defusedxml `iterparse`, a `ThreadPoolExecutor` of 8 threads sharing one `httpx.Client`, the
   same POSTs, the statuses written to a text file; no journal, no lookups, no retries) against
