@@ -42,7 +42,7 @@ from ._spool import BatchSpool, IdBitmap
 
 __all__ = ["CHUNK_SIZE", "read_fast"]
 
-CHUNK_SIZE = 256 * 1024  # bytes read and fed to expat at a time
+CHUNK_SIZE = 64 * 1024  # bytes read and fed to expat at a time
 MAX_PENDING = 1 << 20  # bytes of one unread <Batch> (some 30,000 ids) before giving up
 
 _WS = rb"[ \t\r\n]*"  # XML's whitespace: what Python's isspace() calls space is more
