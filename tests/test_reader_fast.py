@@ -235,7 +235,7 @@ ANY_FILE = st.one_of(
 # -- the properties -------------------------------------------------------------------------------
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=ANY_FILE, chunk_size=st.integers(1, 40))
 def test_fast_path_gives_what_the_full_reader_gives_or_steps_aside(data, chunk_size):
     """For any file, the fast path returns the full reader's batches exactly, or gives up."""
@@ -245,7 +245,7 @@ def test_fast_path_gives_what_the_full_reader_gives_or_steps_aside(data, chunk_s
 
 
 @pytest.mark.parametrize("odd", ODD_IDS + ODD_IDENTIFIERS + ODD_FLAGS)
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), chunk_size=st.integers(1, 40))
 def test_one_odd_thing_is_never_read_differently(odd, data, chunk_size):
     """A standard file but for one odd id or identifier: the fast path gives up or agrees."""
@@ -255,14 +255,14 @@ def test_one_odd_thing_is_never_read_differently(odd, data, chunk_size):
         assert full_outcome(written) == ("read", batches)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=ANY_FILE)
 def test_reader_gives_what_the_full_reader_gives(data):
     """XmlBatchReader gives the full reader's batches, or its InputError, every field alike."""
     assert reader_outcome(data) == full_outcome(data)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=STANDARD_FILE, chunk_size=st.integers(1, 40))
 def test_standard_layout_is_read_by_the_fast_path(data, chunk_size):
     """A well-formed file of the standard layout is read by the fast path, in any chunks."""
