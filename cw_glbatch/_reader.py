@@ -1,6 +1,6 @@
 """XmlBatchReader: the input file, checked whole, then yielded batch by batch.
 
-The file is parsed once, by expat with defusedxml's guards installed (no DTD, no entities, no
+The file is parsed by expat with defusedxml's guards installed (no DTD, no entities, no
 external references), and each parsed batch is kept in a `BatchSpool`. Only when the whole
 document has proved well formed and of this format is the first batch yielded: a truncated or
 broken file never half-runs.
@@ -45,8 +45,10 @@ class XmlBatchReader:
     Iterating checks the whole file first and raises `InputError` (with file, line and column)
     if it is not well-formed XML or not of this format; only then does it yield one
     `BatchRequest` per ``<Batch>``, in file order. Per-batch problems do not raise: they are
-    listed in the batch's ``errors``. The file is read once per iteration, and memory stays flat
-    whatever its size. A file given by path can be iterated again; a stream, once.
+    listed in the batch's ``errors``. A file of the standard layout is read once per iteration,
+    by a fast path; any other is read by the full reader, again from its start if the fast path
+    gave up midway (a stream that cannot seek goes to the full reader at once). Memory stays
+    flat whatever the file's size. A file given by path can be iterated again; a stream, once.
 
     Args:
         source: A path, or a binary file object (opened with ``"rb"``).
