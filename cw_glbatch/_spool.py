@@ -21,7 +21,9 @@ __all__ = ["MAX_GL_REC_ID", "BatchSpool", "IdBitmap"]
 
 MAX_GL_REC_ID = 2**31 - 1  # ConnectWise ids are 32-bit signed integers
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
-_RANGE_AT_ONCE = 4096  # ids in a batch checked as one range; its check builds a set of them
+# Batches of so many ids are tried as one range: below, id by id is as quick; above, the set
+# that checks for repeats would take memory.
+_RANGE_AT_LEAST, _RANGE_AT_MOST = 16, 4096
 _HEADER = struct.Struct("<10I")
 _NONE = 0xFFFFFFFF
 _SEP = "\0"  # cannot occur in XML text, so it can separate strings read from XML
@@ -39,7 +41,7 @@ class IdBitmap:
 
     def add_all(self, values: array[int]) -> list[int]:
         """Add ``values``; return those that were already in (repeats within ``values`` too)."""
-        if 0 < len(values) <= _RANGE_AT_ONCE and self._add_range(values):
+        if _RANGE_AT_LEAST <= len(values) <= _RANGE_AT_MOST and self._add_range(values):
             return []
         bits = self._bits
         repeats = []
@@ -75,7 +77,7 @@ class IdBitmap:
         self._bits.close()
 
 
-def _pack(values: tuple[str, ...]) -> bytes:
+def _pack(values: Sequence[str]) -> bytes:
     return _SEP.join(values).encode("utf-8", "surrogatepass")
 
 
@@ -116,17 +118,19 @@ class BatchSpool:
     ) -> None:
         """Store one request given by its parts: its ids stay 4 bytes each until replayed."""
         name = b"" if identifier is None else identifier.encode()
-        blobs = [_pack(tuple(values)) for values in texts]
+        errors, invalid, unknown = texts
+        blobs = (_pack(errors), _pack(invalid), _pack(unknown))
         extras = _extras(options, lists)
         header = _HEADER.pack(
             line,
             _NONE if identifier is None else len(name),
             len(ids),
-            *(
-                n
-                for values, blob in zip(texts, blobs, strict=True)
-                for n in (len(values), len(blob))
-            ),
+            len(errors),
+            len(blobs[0]),
+            len(invalid),
+            len(blobs[1]),
+            len(unknown),
+            len(blobs[2]),
             len(extras),
         )
         self._file.write(b"".join((header, name, ids.tobytes(), *blobs, extras)))
@@ -145,10 +149,13 @@ class BatchSpool:
                 identifier = None if id_len == _NONE else read(id_len).decode()
                 ids = array("i")
                 ids.frombytes(read(n_ids * ids.itemsize))
-                errors, invalid, unknown = (
-                    _unpack(read(size), count)
-                    for count, size in zip(sizes[::2], sizes[1::2], strict=True)
-                )
+                if sizes[0] or sizes[2] or sizes[4]:  # any strings at all: seldom
+                    errors, invalid, unknown = (
+                        _unpack(read(size), count)
+                        for count, size in zip(sizes[::2], sizes[1::2], strict=True)
+                    )
+                else:
+                    errors = invalid = unknown = ()
                 if not extras_size:
                     yield BatchRequest(identifier, ids, line, errors, invalid, unknown)
                     continue
