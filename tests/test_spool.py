@@ -1,13 +1,15 @@
-"""IdBitmap: the set of ids seen, added a batch at a time."""
+"""The reader's storage: IdBitmap, the ids seen a batch at a time; BatchSpool, the batches read."""
 
 from __future__ import annotations
 
 from array import array
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cw_glbatch._spool import MAX_GL_REC_ID, IdBitmap
+from cw_glbatch import BatchRequest
+from cw_glbatch._spool import MAX_GL_REC_ID, BatchSpool, IdBitmap
 
 # Ids near each other (so batches overlap) and at the ends of the range, in byte-edge positions.
 BASE = st.sampled_from([1, 7, 8, 9, 1000, MAX_GL_REC_ID - 40])
@@ -44,3 +46,18 @@ def test_add_all_returns_exactly_the_ids_already_in(batches):
             assert bitmap.add_all(array("i", batch)) == expected
     finally:
         bitmap.close()
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [((), (), ()), (("line 3: x",), ("",), ()), ((), ("",), ()), ((), (), ("<a/>", ""))],
+    ids=["none", "error and empty value", "an empty value alone", "unknown"],
+)
+def test_spool_gives_back_each_part_of_a_request(texts):
+    """A request spooled by its parts comes back whole: strings, empty ones included."""
+    spool = BatchSpool()
+    spool.add(7, "B\u00e9", array("i", [5, 3]), texts, options={"export_invoices": False}, lists=())
+    spool.add(9, None, array("i"), texts, options={}, lists=("1, 2",))
+    first, second = list(spool.replay())
+    assert first == BatchRequest("B\u00e9", (5, 3), 7, *texts, export_invoices=False)
+    assert second == BatchRequest(None, (), 9, *texts, gl_entry_id_lists=("1, 2",))
