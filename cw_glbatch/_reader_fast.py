@@ -66,8 +66,9 @@ _TAIL = re.compile(rb"</glRecIds>" + _WS + rb"</Batch>")
 _END = re.compile(_WS + rb"</Batches>" + _WS)
 _BATCH_END = b"</Batch>"  # not a prefix of </Batches>
 _SPACE = b" \t\r\n"
-# Digits to 0 and whitespace to a space: a 0 beside a space is whitespace inside a <glRecId>.
-_DIGITS_AND_SPACES = bytes.maketrans(b"0123456789\t\r\n", b"0000000000   ")
+# Whitespace to spaces, digits deleted: a space before </glRecId is whitespace in a <glRecId>.
+_SPACES = bytes.maketrans(b"\t\r\n", b"   ")
+_DIGITS = b"0123456789"
 _ONE_ID, _NEXT_ID = (b"<glRecId>", b"</glRecId>"), b"</glRecId><glRecId>"
 
 
@@ -160,10 +161,9 @@ def _ids(written: bytes) -> array[int]:
     if not (compact.startswith(_ONE_ID[0]) and compact.endswith(_ONE_ID[1])) or b"," in compact:
         raise _NotStandard
     listed = compact[len(_ONE_ID[0]) : -len(_ONE_ID[1])].replace(_NEXT_ID, b",")
-    if listed.translate(None, b"0123456789,") or listed.startswith(b"0") or b",0" in listed:
+    if listed.translate(None, _DIGITS + b",") or listed.startswith(b"0") or b",0" in listed:
         raise _NotStandard
-    spaced = written.translate(_DIGITS_AND_SPACES)
-    if b"0 " in spaced or b" 0" in spaced:
+    if b" </glRecId" in written.translate(_SPACES, _DIGITS):
         raise _NotStandard
     try:  # ValueError: an empty item; OverflowError: past 2**31 - 1, MAX_GL_REC_ID
         return array("i", map(int, listed.split(b",")))
