@@ -12,10 +12,10 @@ from array import array
 from collections import Counter
 from collections.abc import Iterator
 
-from ._spool import MAX_GL_REC_ID, IdBitmap
+from ._limits import MAX_GL_REC_ID, MAX_IDENTIFIER_LENGTH
+from ._spool import IdBitmap
 
 __all__ = [
-    "MAX_IDENTIFIER_LENGTH",
     "NOT_AN_ID",
     "at_line",
     "at_position",
@@ -25,7 +25,6 @@ __all__ = [
     "where_in_file",
 ]
 
-MAX_IDENTIFIER_LENGTH = 50  # ConnectWise's limit for batchIdentifier
 NOT_AN_ID = f"is not a GL entry id (a whole number from 1 to {MAX_GL_REC_ID})"
 
 _WHERE = re.compile(r"line (\d+)(?:, column (\d+))?: ")

@@ -21,9 +21,9 @@ from ._exceptions import ApiError, NotFoundError
 from ._exchange import exchange
 from ._export import GLExport
 from ._http import BATCHES_PATH, COMPANY_INFO_PATH, EXPORT_PATH, batch_body, export_body, user_agent
+from ._limits import MAX_IDENTIFIER_LENGTH
 from ._models import AccountingBatch
 from ._paging import Pager
-from ._reader import MAX_IDENTIFIER_LENGTH
 from ._steps import Call
 
 __all__ = ["ClientBase"]

@@ -29,8 +29,8 @@ from typing import Any, Literal, get_args
 
 import attrs
 
+from ._limits import MAX_GL_REC_ID, is_gl_rec_id
 from ._models import BatchRequest
-from ._spool import MAX_GL_REC_ID
 
 __all__ = [
     "ENTRY_RECORDS",
@@ -101,7 +101,7 @@ def _ids_of_line(line: object, where: str) -> Iterator[int]:
     for value in values if isinstance(values, list) else [values]:
         if value is None or (type(value) is int and value == 0):
             continue  # no id: ConnectWise writes 0 for "none" (a summary line, say)
-        if type(value) is not int or not 0 < value <= MAX_GL_REC_ID:
+        if not is_gl_rec_id(value):
             raise ValueError(f"{where}.id is {value!r}, not a GL entry id")
         yield value
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ._spool import MAX_GL_REC_ID
+from ._limits import is_gl_rec_id
 from ._version import __version__
 
 __all__ = [
@@ -109,7 +109,7 @@ def _id_list(name: str, values: Iterable[int] | None) -> dict[str, list[int]]:
     if values is None:
         return {}
     ids = list(values)
-    bad = [v for v in ids if type(v) is not int or not 0 < v <= MAX_GL_REC_ID]
+    bad = [v for v in ids if not is_gl_rec_id(v)]
     if bad:
         raise ValueError(f"{name} must hold record ids (whole numbers from 1), not {bad[:5]}")
     return {name: ids}

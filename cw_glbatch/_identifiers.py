@@ -9,9 +9,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from ._limits import MAX_GL_REC_ID, MAX_IDENTIFIER_LENGTH
 from ._models import BatchRequest
-from ._reader import MAX_IDENTIFIER_LENGTH
-from ._spool import MAX_GL_REC_ID, IdBitmap
+from ._spool import IdBitmap
 
 __all__ = ["BATCH_ID_VARIABLE", "Identifiers", "SeenIds", "request_problems", "run_stamp"]
 

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from defusedxml import DefusedXmlException
 
-from ._batch_rules import MAX_IDENTIFIER_LENGTH, where_in_file
+from ._batch_rules import where_in_file
 from ._exceptions import InputError
 from ._expat import DTD_REFUSED, explain, guarded_parser
 from ._models import BatchRequest
@@ -27,7 +27,7 @@ from ._reader_fast import read_fast
 from ._reader_full import Handlers, Refusal
 from ._spool import BatchSpool
 
-__all__ = ["MAX_IDENTIFIER_LENGTH", "XmlBatchReader", "where_in_file"]
+__all__ = ["XmlBatchReader", "where_in_file"]
 
 _NOTHING_SENT = "Nothing was sent: correct the file and run again."
 

@@ -15,11 +15,11 @@ from array import array
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import IO, Any
 
+from ._limits import MAX_GL_REC_ID
 from ._models import BatchRequest
 
-__all__ = ["MAX_GL_REC_ID", "BatchSpool", "IdBitmap"]
+__all__ = ["BatchSpool", "IdBitmap"]
 
-MAX_GL_REC_ID = 2**31 - 1  # ConnectWise ids are 32-bit signed integers
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 # Batches of so many ids are tried as one range: below, id by id is as quick; above, the set
 # that checks for repeats would take memory.

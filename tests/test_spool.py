@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cw_glbatch import BatchRequest
-from cw_glbatch._spool import MAX_GL_REC_ID, BatchSpool, IdBitmap
+from cw_glbatch._limits import MAX_GL_REC_ID
+from cw_glbatch._spool import BatchSpool, IdBitmap
 
 # Ids near each other (so batches overlap) and at the ends of the range, in byte-edge positions.
 BASE = st.sampled_from([1, 7, 8, 9, 1000, MAX_GL_REC_ID - 40])
