@@ -1,7 +1,7 @@
 """Benchmarks for cw_glbatch: each figure as a ratio against what a user would otherwise write.
 
     python tests/benchmarks/run.py [--quick] [--markdown] [--only reader,e2e,...] [--save F]
-    python tests/benchmarks/run.py --render F [--markdown]   # again, from saved figures
+    python tests/benchmarks/run.py --render F [F ...] [--markdown]   # from saved figures
 
 Every baseline is measured in the same run. What is measured runs in fresh child processes
 (children.py) and the simulator in a process of its own. --quick uses smaller inputs (about a
@@ -115,14 +115,30 @@ WHY_NOT_MET = {
 }
 
 
-def table(rows: list[Row], quick: bool, loads: tuple[float, ...], code: str) -> str:
+def table(runs: list[dict[str, Any]]) -> str:
+    """docs/benchmarks.md from one run, or from runs of the same code measuring other groups."""
+    quick, code = runs[0]["quick"], runs[0]["code"]
+    if any((run["quick"], run["code"]) != (quick, code) for run in runs):
+        raise SystemExit("the runs measured other code or another mode: render them apart")
+    rows = [Row(**row) for run in runs for row in run["rows"]]
     header = ["Figure", "Measured", "Baseline (same run)", "Ratio", "Target", "Met"]
     command = "python tests/benchmarks/run.py" + (" --quick" if quick else "") + " --markdown"
     unmet = [row for row in rows if row.met is False]
+    produced = f"in one run of `{command}`"
+    if len(runs) > 1:
+        produced = (
+            f"in {len(runs)} runs of `{command}`, one after another, each measuring the groups "
+            "named below (`--only`, `--save`, then `--render` of the saved runs)"
+        )
+    loads = "; ".join(
+        (f"run {n} ({', '.join(run['groups'])}): " if len(runs) > 1 else "")
+        + f"load average {run['loads'][0]:.1f} at the start, {run['loads'][1]:.1f} at the end"
+        for n, run in enumerate(runs, 1)
+    )
     lines = [
         "# Benchmarks",
         "",
-        f"Produced by `{command}` in one run; every ratio is against a baseline measured in the "
+        f"Produced {produced}; every ratio is against a baseline measured in the "
         "same run, and is a ratio of times unless said otherwise. The baselines need the "
         "`bench` extra: `pip install -e '.[bench]'`. On a loaded machine a ratio within a few "
         "per cent of its target can land either side of it from one run to the next.",
@@ -132,8 +148,8 @@ def table(rows: list[Row], quick: bool, loads: tuple[float, ...], code: str) -> 
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()} {platform.machine()}"
         + (" (quick mode: smaller inputs)" if quick else "")
-        + f"; load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end (other "
-        "processes share the cores: ratios hold better than absolute times)",
+        + f"; {loads} (other processes share the cores: ratios hold better than absolute "
+        "times)",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -169,6 +185,7 @@ def measure(chosen: list[str], quick: bool) -> dict[str, Any]:
     loads = [load, os.getloadavg()[0]]
     return {
         "quick": quick,
+        "groups": chosen,
         "loads": loads,
         "code": code,
         "rows": [attrs.asdict(row) for row in rows],
@@ -196,7 +213,11 @@ def main() -> None:
     parser.add_argument("--only", help=f"comma-separated groups: {','.join(FIGURES)}")
     parser.add_argument("--save", type=Path, help="also write the figures to this JSON file")
     parser.add_argument(
-        "--render", type=Path, help="measure nothing: show the figures a --save wrote"
+        "--render",
+        type=Path,
+        nargs="+",
+        help="measure nothing: show the figures --save wrote (several runs of the same code "
+        "that measured other groups: their rows in one table)",
     )
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else list(FIGURES)
@@ -204,13 +225,13 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown groups: {', '.join(sorted(unknown))}")
     if args.render:
-        run = json.loads(args.render.read_text(encoding="utf-8"))
+        runs = [json.loads(path.read_text(encoding="utf-8")) for path in args.render]
     else:
-        run = measure(chosen, args.quick)
+        runs = [measure(chosen, args.quick)]
     if args.save:
-        args.save.write_text(json.dumps(run, indent=1, ensure_ascii=False), encoding="utf-8")
-    rows = [Row(**row) for row in run["rows"]]
-    text = table(rows, run["quick"], tuple(run["loads"]), run["code"])
+        args.save.write_text(json.dumps(runs[0], indent=1, ensure_ascii=False), encoding="utf-8")
+    rows = [Row(**row) for run in runs for row in run["rows"]]
+    text = table(runs)
     print(text)
     for row in rows:
         if row.met is not None:
