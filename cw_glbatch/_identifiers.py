@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import collections
 import secrets
 from array import array
@@ -9,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from ._digest_set import DigestSet
 from ._limits import MAX_GL_REC_ID, MAX_IDENTIFIER_LENGTH
 from ._models import BatchRequest
 from ._spool import IdBitmap
@@ -106,6 +108,14 @@ class Identifiers:
 
     ``stamp`` is the run's `run_stamp` (the resumed run's, from its journal); a new one is made
     when it is None. ``reserved`` are identifiers the resumed run gave already.
+
+    What it remembers stays small however many batches a run has. The identifiers it generates
+    are the base (the variable, else the stamp) numbered 1, 2, 3... (`numbered`), so whether a
+    string is one of them follows from its shape and the count so far: they are not stored. The
+    identifiers given by callers, or known from the journal or a success file, are kept as
+    digests (`DigestSet`, about 32 bytes each), which can only err towards a refusal. Of the
+    reserved ones only the numbers of those shaped like generated ones are kept: no other can
+    equal a generated one.
     """
 
     def __init__(
@@ -114,9 +124,11 @@ class Identifiers:
         value = (variables or {}).get(BATCH_ID_VARIABLE)
         self._variable = None if value is None else str(value).strip()
         self.stamp = stamp or run_stamp()
-        self._used: set[str] = set()
-        self._reserved = set(reserved)  # given to batches by the run this one resumes
-        self._counters: dict[str, int] = collections.Counter()
+        self._base = self.stamp if self._variable is None else self._variable
+        self._given = DigestSet()  # given by callers, or known: used whether generated or not
+        self._generated = 0  # the numbers 1.._generated of `_base` are used or passed over
+        # given to batches by the run this one resumes: the numbers of those of generated shape
+        self._reserved = array("q", sorted({n for r in reserved for n in self._numbers(r)}))
 
     def assign(
         self, request: BatchRequest, known: str | None = None
@@ -127,31 +139,74 @@ class Identifiers:
         resumed or from an earlier run's success file; it is kept.
         """
         if known is not None:
-            self._used.add(known)
+            self._given.add(known)
             return known, None
         if request.identifier is not None:
             identifier = request.identifier
-            if identifier in self._used:
+            if self._used(identifier):
                 return identifier, (
                     f"batchIdentifier {identifier!r} is already used by an earlier batch of this "
                     "run; each batch needs its own, or the two could not be told apart"
                 )
-            self._used.add(identifier)
+            self._given.add(identifier)
             return identifier, _identifier_problem(identifier, "batchIdentifier")
         if self._variable is not None:
             problem = _identifier_problem(self._variable, BATCH_ID_VARIABLE)
             if problem:
                 return None, problem
-            return self._unique(self._variable), None
-        return self._unique(self.stamp), None
+        return self._unique(), None
 
-    def _unique(self, base: str) -> str:
-        """``base``, or ``base-2``, ``base-3``...: unused in this run, at most 50 characters."""
+    def _used(self, identifier: str) -> bool:
+        """Whether an earlier batch of this run has ``identifier`` (given, known or generated)."""
+        if identifier in self._given:
+            return True
+        numbers = self._numbers(identifier)
+        # A reserved one is passed over, never generated: used only if given or known.
+        return any(n <= self._generated for n in numbers) and not self._is_reserved(numbers)
+
+    def _is_reserved(self, numbers: Iterable[int]) -> bool:
+        reserved = self._reserved
+        for n in numbers:
+            at = bisect.bisect_left(reserved, n)
+            if at < len(reserved) and reserved[at] == n:
+                return True
+        return False
+
+    def _unique(self) -> str:
+        """The base numbered with the next number whose identifier is not used nor reserved."""
         while True:
-            self._counters[base] += 1
-            count = self._counters[base]
-            suffix = "" if count == 1 else f"-{count}"
-            candidate = base[: MAX_IDENTIFIER_LENGTH - len(suffix)] + suffix
-            if candidate not in self._used and candidate not in self._reserved:
-                self._used.add(candidate)
+            self._generated += 1
+            number = self._generated
+            candidate = numbered(self._base, number)
+            # (number 1's candidate too when a 50-character base ends in "-N")
+            same_as_first = number > 1 and candidate == self._base
+            if not (same_as_first or candidate in self._given or self._is_reserved((number,))):
                 return candidate
+
+    def _numbers(self, identifier: str) -> list[int]:
+        """The numbers ``n`` for which ``numbered(base, n)`` is ``identifier`` (at most two)."""
+        if len(identifier) > MAX_IDENTIFIER_LENGTH:
+            return []
+        numbers = [1] if identifier == self._base else []
+        digits = identifier.rpartition("-")[2]
+        if (
+            digits != identifier
+            and digits.isascii()
+            and digits.isdigit()
+            and 2 <= int(digits) < _NUMBER_LIMIT
+            and numbered(self._base, int(digits)) == identifier
+        ):
+            numbers.append(int(digits))
+        return numbers
+
+
+_NUMBER_LIMIT = 1 << 63  # (a run never counts this far; an array("q") holds the numbers below)
+
+
+def numbered(base: str, number: int) -> str:
+    """The identifier generated as ``number`` from ``base``: ``base``, ``base-2``, ``base-3``...
+
+    Shortened to end in its suffix within 50 characters (``xxx-12`` of a long ``base``).
+    """
+    suffix = "" if number == 1 else f"-{number}"
+    return base[: MAX_IDENTIFIER_LENGTH - len(suffix)] + suffix
