@@ -49,15 +49,17 @@ class DigestSet:
         offset = self._offset(digest)
         return self._table.find(digest, offset, offset + _SIZE) >= 0
 
-    def add(self, text: str) -> None:
-        """Add ``text`` (nothing changes if it, or a string of the same digest, is in already)."""
+    def add(self, text: str) -> bool:
+        """Add ``text``; False if it (or a string of the same digest) was in already."""
         if (self._count + 1) * 3 > len(self._table) // _SIZE * 2:
             self._grow()
         digest = _digest(text)
         offset = self._offset(digest)
-        if self._table.find(digest, offset, offset + _SIZE) < 0:
-            self._table[offset : offset + _SIZE] = digest
-            self._count += 1
+        if self._table.find(digest, offset, offset + _SIZE) >= 0:
+            return False
+        self._table[offset : offset + _SIZE] = digest
+        self._count += 1
+        return True
 
     def _offset(self, digest: bytes) -> int:
         """Where ``digest`` is in the table, or the free slot where it would go."""

@@ -143,12 +143,11 @@ class Identifiers:
             return known, None
         if request.identifier is not None:
             identifier = request.identifier
-            if self._used(identifier):
+            if self._generated_earlier(identifier) or not self._given.add(identifier):
                 return identifier, (
                     f"batchIdentifier {identifier!r} is already used by an earlier batch of this "
                     "run; each batch needs its own, or the two could not be told apart"
                 )
-            self._given.add(identifier)
             return identifier, _identifier_problem(identifier, "batchIdentifier")
         if self._variable is not None:
             problem = _identifier_problem(self._variable, BATCH_ID_VARIABLE)
@@ -156,10 +155,8 @@ class Identifiers:
                 return None, problem
         return self._unique(), None
 
-    def _used(self, identifier: str) -> bool:
-        """Whether an earlier batch of this run has ``identifier`` (given, known or generated)."""
-        if identifier in self._given:
-            return True
+    def _generated_earlier(self, identifier: str) -> bool:
+        """Whether ``identifier`` is of generated shape with a number counted already."""
         numbers = self._numbers(identifier)
         # A reserved one is passed over, never generated: used only if given or known.
         return any(n <= self._generated for n in numbers) and not self._is_reserved(numbers)
