@@ -22,7 +22,7 @@ from ._plan import Known
 from ._preflight import check_concurrency, check_paths, journal_path, remove_stale_temporaries
 from ._protocols import BatchClient
 from ._reader import XmlBatchReader
-from ._recorded import read_recorded
+from ._recorded import FirstRecord, RecordedBatches, read_recorded
 from ._run import Run
 from ._stops import STOPPED_BY_CALLER, StopKind, stop_kind, stop_reason
 from ._writer import XmlResultWriter
@@ -312,7 +312,7 @@ def _earlier_outcomes(
     input_file: str | os.PathLike[str],
     success_file: str | os.PathLike[str],
     connectwise: tuple[str, str],
-) -> dict[bytes, Known]:
+) -> Mapping[bytes, Known]:
     """What the input (a fail file's ``OutcomeUnknown`` marks) and the success file record.
 
     Raises:
@@ -320,15 +320,15 @@ def _earlier_outcomes(
         ConfigurationError: The success file records batches this input does not hold:
             replacing it would lose the record of them.
     """
-    outcomes: dict[bytes, Known] = {}
+    outcomes: list[RecordedBatches] = []
     marks = read_recorded(input_file, "fail")
     if marks is not None and (
         marks.connectwise is None or same_connectwise(marks.connectwise, connectwise)
     ):
-        outcomes.update(marks.batches)
+        outcomes.append(marks.batches)
     created = read_recorded(success_file, "success")
     if created is None:
-        return outcomes
+        return FirstRecord(*outcomes)
     if created.connectwise and not same_connectwise(created.connectwise, connectwise):
         site, company = created.connectwise
         raise ConnectWiseMismatchError(
@@ -337,15 +337,14 @@ def _earlier_outcomes(
             "--success file (and --fail file) for this ConnectWise, or run against the one "
             "it names; nothing was sent."
         )
-    _refuse_foreign_records(input_file, success_file, created.batches.keys())
-    outcomes.update(created.batches)
-    return outcomes
+    _refuse_foreign_records(input_file, success_file, created.batches)
+    return FirstRecord(created.batches, *outcomes)  # the success file's record wins
 
 
 def _refuse_foreign_records(
     input_file: str | os.PathLike[str],
     success_file: str | os.PathLike[str],
-    recorded: Iterable[bytes],
+    recorded: RecordedBatches,
 ) -> None:
     """Refuse a success file recording batches that are not in the input.
 
@@ -353,15 +352,15 @@ def _refuse_foreign_records(
     included), so any other batch recorded there would be recorded nowhere afterwards: the
     classic slip is retrying a fail file into the first run's success file.
     """
-    foreign = set(recorded)
+    if not recorded:
+        return
+    foreign = recorded.count_missing(
+        ids_digest(request.gl_rec_ids) for request in XmlBatchReader(input_file)
+    )
     if not foreign:
         return
-    for request in XmlBatchReader(input_file):
-        foreign.discard(ids_digest(request.gl_rec_ids))
-        if not foreign:
-            return
     raise ConfigurationError(
-        f"{os.fspath(success_file)} records {len(foreign)} created batch(es) that are not in "
+        f"{os.fspath(success_file)} records {foreign} created batch(es) that are not in "
         f"{os.fspath(input_file)}; writing this run's results there would lose the record of "
         "them. Give another --success file (e.g. created-2.xml); nothing was sent."
     )
