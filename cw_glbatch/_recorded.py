@@ -46,15 +46,19 @@ class RecordedBatches(Mapping[bytes, Known]):
     def __init__(self) -> None:
         self._rows = DigestMap()  # digest -> row
         self._created = bytearray()  # by row: 1 created, 0 unknown
-        self._batch_ids = array("q")  # by row; _NO_ID when not known
+        self._batch_ids = array("q")  # by row; _NO_ID when not known, or in _big_ids
+        self._big_ids: dict[int, int] = {}  # by row: ids beyond 64 bits (not ConnectWise's)
         self._texts = bytearray()  # the identifiers' UTF-8, one after another
         self._ends = array("Q")  # by row: where its identifier ends in _texts
 
     def add(self, digest: bytes, known: Known) -> None:
         """Record ``known`` for the batch of ``digest``."""
-        self._rows.put(digest, len(self._created))
+        row, batch_id = len(self._created), known.batch_id
+        self._rows.put(digest, row)
         self._created.append(known.state == "created")
-        self._batch_ids.append(_NO_ID if known.batch_id is None else known.batch_id)
+        if batch_id is not None and batch_id >= 1 << 63:
+            self._big_ids[row], batch_id = batch_id, None
+        self._batch_ids.append(_NO_ID if batch_id is None else batch_id)
         self._texts += known.identifier.encode("utf-8", "surrogatepass")
         self._ends.append(len(self._texts))
 
@@ -67,7 +71,9 @@ class RecordedBatches(Mapping[bytes, Known]):
         if not self._created[row]:
             return Known("unknown", identifier)
         batch_id = self._batch_ids[row]
-        return Known("created", identifier, None if batch_id == _NO_ID else batch_id)
+        if batch_id == _NO_ID:
+            return Known("created", identifier, self._big_ids.get(row))
+        return Known("created", identifier, batch_id)
 
     def __len__(self) -> int:
         return len(self._rows)

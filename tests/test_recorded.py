@@ -20,7 +20,7 @@ knowns = st.one_of(
         Known,
         st.just("created"),
         st.text(max_size=60),
-        st.one_of(st.none(), st.integers(0, 2**63 - 1)),
+        st.one_of(st.none(), st.integers(0, 2**70)),
     ),
     st.builds(Known, st.just("unknown"), st.text(max_size=60)),
 )
