@@ -107,10 +107,10 @@ WHY_NOT_MET = {
     "`GLExport` value to the same httpx call.",
     "memory": "What grows per batch is mostly the run's record of the identifiers the input "
     "gives, to refuse a repeated one: 16 bytes of digest each in a table at most two thirds "
-    "full (`DigestSet`: 32 MB at 1 M batches, 48 MB at the moment it doubles); identifiers the "
-    "run generates cost nothing. A traced run (tracemalloc, 50,000 batches, in process) found "
-    "no other growth per batch in the library. The hand-written pool, which holds every batch "
-    "and every future, grows far more.",
+    "full (`DigestSet`: 32 MB at 1 M batches; growing gives the old table back as it moves "
+    "it); identifiers the run generates cost nothing. A traced run (tracemalloc, 50,000 "
+    "batches, in process) found no other growth per batch in the library. The hand-written "
+    "pool, which holds every batch and every future, grows far more.",
     "requests": "At C > 1 most lookups by id are followed by one by name, for the batches "
     "created while the previous lookup was answered.",
 }
