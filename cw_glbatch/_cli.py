@@ -25,6 +25,7 @@ from ._connection import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._console import ProgressDisplay, logging_to
 from ._demo import fault_option, run_demo, run_simulator
 from ._exceptions import ApiError, ConfigurationError, CwGlBatchError, ResultsNotWrittenError
+from ._identifiers import identifier_problem
 from ._models import BatchResult, RunReport
 from ._reader import XmlBatchReader, where_in_file
 from ._settings import Settings
@@ -192,6 +193,12 @@ def _exit_code(report: RunReport) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
+    problem = None if args.batch_id is None else identifier_problem(args.batch_id, "--batch-id")
+    if problem:
+        raise ConfigurationError(
+            f"{problem}: give the identifier for batches that have none, or leave --batch-id "
+            "out to have one made; nothing was sent."
+        )
     settings = Settings.load(args.env_file)
     client = _client(settings, args)
     progress = _progress_display(args)
@@ -205,7 +212,7 @@ def _create(args: argparse.Namespace) -> int:
                 args.fail,
                 concurrency=args.concurrency,
                 dry_run=args.dry_run,
-                variables={BATCH_ID_VARIABLE: args.batch_id} if args.batch_id else None,
+                variables=None if args.batch_id is None else {BATCH_ID_VARIABLE: args.batch_id},
                 progress=progress,
                 on_result=would_fail if args.dry_run else None,
             )

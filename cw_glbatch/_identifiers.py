@@ -15,7 +15,14 @@ from ._limits import MAX_GL_REC_ID, MAX_IDENTIFIER_LENGTH
 from ._models import BatchRequest
 from ._spool import IdBitmap
 
-__all__ = ["BATCH_ID_VARIABLE", "Identifiers", "SeenIds", "request_problems", "run_stamp"]
+__all__ = [
+    "BATCH_ID_VARIABLE",
+    "Identifiers",
+    "SeenIds",
+    "identifier_problem",
+    "request_problems",
+    "run_stamp",
+]
 
 BATCH_ID_VARIABLE = "CONNECTWISE.BATCHID"
 _RUN_PART_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I to misread
@@ -93,7 +100,8 @@ def request_problems(request: BatchRequest) -> list[str]:
     return problems
 
 
-def _identifier_problem(identifier: str, source: str) -> str | None:
+def identifier_problem(identifier: str, source: str) -> str | None:
+    """Why ``identifier`` (named ``source`` in the message) cannot name a batch, or None."""
     if not identifier.strip():
         return f"{source} is empty"
     if len(identifier) > MAX_IDENTIFIER_LENGTH:
@@ -148,9 +156,9 @@ class Identifiers:
                     f"batchIdentifier {identifier!r} is already used by an earlier batch of this "
                     "run; each batch needs its own, or the two could not be told apart"
                 )
-            return identifier, _identifier_problem(identifier, "batchIdentifier")
+            return identifier, identifier_problem(identifier, "batchIdentifier")
         if self._variable is not None:
-            problem = _identifier_problem(self._variable, BATCH_ID_VARIABLE)
+            problem = identifier_problem(self._variable, BATCH_ID_VARIABLE)
             if problem:
                 return None, problem
         return self._unique(), None

@@ -89,6 +89,26 @@ def test_create_batch_id_sets_the_variable(server, batches_file, tmp_path):
     assert [b.identifier for b in XmlBatchReader(tmp_path / "ok.xml")] == ["A", "221106"]
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("", "--batch-id is empty"),
+        ("  ", "--batch-id is empty"),
+        ("x" * 51, "--batch-id is longer than 50 characters"),
+        ("a\x01b", "--batch-id holds control characters"),
+    ],
+)
+def test_unusable_batch_id_exits_2_before_sending(server, batches_file, tmp_path, capsys, case):
+    """--batch-id that cannot name a batch exits 2 with one line; nothing is sent or written."""
+    value, problem = case
+    assert create(tmp_path, batches_file, "--batch-id", value) == 2
+    err = capsys.readouterr().err
+    assert f"{problem}: give the identifier for batches that have none" in err
+    assert "Traceback" not in err
+    assert server.fake.count_requests() == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.xml"]
+
+
 def test_dry_run_exits_0_and_writes_nothing(server, batches_file, tmp_path, capsys):
     """--dry-run creates nothing and writes no files."""
     assert create(tmp_path, batches_file, "--dry-run") == 0

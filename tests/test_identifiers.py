@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cw_glbatch import BatchRequest, _digest_set
 from cw_glbatch._digest_set import DigestSet
-from cw_glbatch._identifiers import BATCH_ID_VARIABLE, Identifiers, _identifier_problem
+from cw_glbatch._identifiers import BATCH_ID_VARIABLE, Identifiers, identifier_problem
 
 REPEATED = "is already used by an earlier batch of this run"
 
@@ -122,9 +122,9 @@ class NaiveIdentifiers:
             if identifier in self.used:
                 return identifier, "repeated"
             self.used.add(identifier)
-            return identifier, _identifier_problem(identifier, "batchIdentifier")
+            return identifier, identifier_problem(identifier, "batchIdentifier")
         if self.variable is not None:
-            problem = _identifier_problem(self.variable, BATCH_ID_VARIABLE)
+            problem = identifier_problem(self.variable, BATCH_ID_VARIABLE)
             if problem:
                 return None, problem
         while True:
