@@ -32,24 +32,12 @@ from cw_glbatch._failures import transport_failure
 from cw_glbatch._inflate import BoundedDecoder, bounded_decoder
 from cw_glbatch._retry import Failure
 
-from .test_hostile_servers import CREDENTIALS, RawServer, _bomb
+from ._raw_server import RawServer, gzip_bomb
+from .test_hostile_servers import CREDENTIALS
 
 KINDS = pytest.mark.parametrize("kind", ["sync", "async"])
 
 DEADLINE = 0.3  # seconds; every stalling server below would hold a request far longer
-
-
-@pytest.fixture
-def serve():
-    servers: list[RawServer] = []
-
-    def start(reply: Callable[[socket.socket], None]) -> RawServer:
-        servers.append(RawServer(reply))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def outcome(kind: str, url: str, call: Callable[[Any], Any], **options: Any) -> tuple[Any, int]:
@@ -168,7 +156,7 @@ def test_answer_limit_cuts_only_error_answers(status, limit, expected):
 
 
 def _error_bomb(conn: socket.socket) -> None:
-    body = _bomb()  # 64 MiB of JSON in about 64 KiB of gzip
+    body = gzip_bomb()  # 64 MiB of JSON in about 64 KiB of gzip
     conn.sendall(
         b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
         + f"Content-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n".encode()
@@ -273,7 +261,7 @@ def test_a_bomb_is_decoded_no_further_than_asked():
     """One 64 KiB read of a gzip bomb gives only the bytes asked for, not its 64 MiB."""
     decoder = bounded_decoder("gzip")
     assert decoder is not None
-    assert len(decoder.decode(_bomb()[: 64 * 1024], 1025)) == 1025
+    assert len(decoder.decode(gzip_bomb()[: 64 * 1024], 1025)) == 1025
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-import gzip
 import json
 import logging
 import socket
-import threading
 from collections.abc import Callable
 
 import httpx
@@ -27,63 +24,14 @@ from cw_glbatch import (
 )
 from cw_glbatch.testing import FakeConnectWise
 
+from ._raw_server import RawServer, gzip_bomb
+
 CREDENTIALS = {
     "company_id": "acme",
     "public_key": "pub",
     "private_key": "s3cr3t/private+key",
     "client_id": "c1ient-id-0f-the-integrat1on",
 }
-
-
-class RawServer:
-    """A loopback server that answers each request with ``reply(connection)``, byte by byte."""
-
-    def __init__(self, reply: Callable[[socket.socket], None]) -> None:
-        self._reply = reply
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/v4_6_release/apis/3.0"
-        self._stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                conn.recv(65536)
-                self._reply(conn)
-            except OSError:
-                pass  # the client hung up: what these tests expect
-
-    def trickle(self, conn: socket.socket, data: bytes, every: float = 0.02) -> None:
-        """Send ``data`` one byte at a time, unless told to stop."""
-        for byte in data:
-            if self._stop.wait(every):
-                return
-            conn.sendall(bytes([byte]))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._sock.close()
-
-
-@pytest.fixture
-def serve():
-    servers: list[RawServer] = []
-
-    def start(reply: Callable[[socket.socket], None]) -> RawServer:
-        servers.append(RawServer(reply))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def mock_client(handler: Callable[[httpx.Request], httpx.Response], **options) -> ConnectWiseClient:
@@ -156,14 +104,8 @@ GET_OR_POST = pytest.mark.parametrize(
 )
 
 
-@functools.cache
-def _bomb() -> bytes:
-    """64 MiB of JSON in about 64 KiB of gzip."""
-    return gzip.compress(b"[" + b" " * (64 * 1024 * 1024) + b"]", compresslevel=9)
-
-
 def _bomb_reply(conn: socket.socket) -> None:
-    body = _bomb()
+    body = gzip_bomb()
     conn.sendall(
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
