@@ -6,7 +6,10 @@ batches it has decided in a `Group` until `dispatch_now` says to hand them over:
 `Journal.sync` makes every record they need durable, and only then are they given to the
 workers. A group is handed over when it holds a job for every worker (at least
 `GROUP_AT_LEAST`), when it grows long, when the workers would otherwise sit idle, and before the
-run waits for anything (a result, the end of the input, a stop).
+run waits for anything (a result, the end of the input, a stop). Groups form only from an input
+at hand (one that knows its length: a list, an `XmlBatchReader`): reading the next batch of any
+other (a generator fed by a queue, a cursor) may wait for as long as its producer likes, so each
+batch read from it is handed over before the next is read (one fsync each, as without groups).
 
 A "sending" record made durable for a batch that is then not sent (the run was interrupted
 before handing its group over) is safe: a resumed run looks such a batch up before sending it.
@@ -75,7 +78,9 @@ class Group:
         return members
 
 
-def dispatch_now(*, held: int, jobs: int, concurrency: int, workers_idle: bool) -> bool:
+def dispatch_now(
+    *, held: int, jobs: int, concurrency: int, workers_idle: bool, input_at_hand: bool
+) -> bool:
     """Whether the batches held are handed over now, or wait for more to share their fsync.
 
     Args:
@@ -83,10 +88,13 @@ def dispatch_now(*, held: int, jobs: int, concurrency: int, workers_idle: bool) 
         jobs: How many of them need a worker.
         concurrency: How many workers there are.
         workers_idle: No worker has anything to do.
+        input_at_hand: Reading the next batch does not wait (the input knows its length).
 
     Returns:
         True to make their records durable and hand them over now.
     """
+    if jobs and not input_at_hand:
+        return True  # the next batch may be long in coming: send this one meanwhile
     if jobs >= max(concurrency, GROUP_AT_LEAST):
         return True  # a job for each worker: as many POSTs as can leave at once, one fsync
     if held >= concurrency * WINDOW_PER_WORKER:

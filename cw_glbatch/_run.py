@@ -106,7 +106,7 @@ class Run:
         """Decide, carry out and report every batch, in input order."""
         iterator = iter(batches)  # a reader checks its whole file here
         hint = operator.length_hint(iterator, -1)
-        self.total = hint if hint >= 0 else None
+        self.total = hint if hint >= 0 else None  # (and an input that knows it is at hand)
         self._start()
         group = Group()
         window: collections.deque[_InFlight] = collections.deque()
@@ -124,6 +124,7 @@ class Run:
                     jobs=group.jobs,
                     concurrency=self.concurrency,
                     workers_idle=_idle(window),
+                    input_at_hand=self.total is not None,
                 ):
                     continue
                 self._dispatch(pool, group, window)

@@ -8,11 +8,12 @@ import re
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from cw_glbatch import create_batches
+from cw_glbatch import BatchRequest, ConnectWiseClient, create_batches
 from cw_glbatch._group import GROUP_AT_LEAST, WINDOW_PER_WORKER, dispatch_now
 from tests.helpers import (
     cli_command,
@@ -28,32 +29,57 @@ from tests.helpers import (
 CONCURRENCY = 8
 
 
+class _AtHand:
+    """An input that says its length, as a list or a reader does: groups form from it."""
+
+    def __init__(self, items: Iterator[BatchRequest], length: int) -> None:
+        self._items = items
+        self._length = length
+
+    def __iter__(self) -> _AtHand:
+        return self
+
+    def __next__(self) -> BatchRequest:
+        return next(self._items)
+
+    def __length_hint__(self) -> int:
+        return self._length
+
+
 @pytest.mark.parametrize(
-    ("concurrency", "held", "jobs", "workers_idle", "now"),
+    ("concurrency", "held", "jobs", "workers_idle", "at_hand_now"),
     [
-        (8, 1, 1, False, False),  # workers busy: wait for more to share the fsync
-        (8, 7, 7, False, False),
-        (8, 8, 8, False, True),  # one job per worker
-        (8, 9, 8, True, True),
-        (8, 1, 1, True, True),  # idle workers: waiting would only leave them idle
-        (8, 5, 0, True, False),  # nothing for a worker: no hurry
-        (8, 31, 0, False, False),
-        (8, 32, 0, False, True),  # long enough: report them
-        (8, 32, 3, False, True),
-        (1, 1, 1, False, False),  # fewer workers: still GROUP_AT_LEAST jobs per fsync
-        (1, 3, 3, False, False),
-        (1, 4, 4, False, True),
-        (1, 4, 0, False, True),  # (the window at C=1 is 4)
-        (2, 2, 2, True, True),
-        (16, 15, 15, False, False),
-        (16, 16, 16, False, True),
+        (8, 1, 1, False, (True, False)),  # workers busy: wait for more to share the fsync
+        (8, 7, 7, False, (True, False)),
+        (8, 8, 8, False, (True, True)),  # one job per worker
+        (8, 9, 8, True, (True, True)),
+        (8, 1, 1, True, (True, True)),  # idle workers: waiting would only leave them idle
+        (8, 5, 0, True, (True, False)),  # nothing for a worker: no hurry
+        (8, 31, 0, False, (True, False)),
+        (8, 32, 0, False, (True, True)),  # long enough: report them
+        (8, 32, 3, False, (True, True)),
+        (1, 1, 1, False, (True, False)),  # fewer workers: still GROUP_AT_LEAST jobs per fsync
+        (1, 3, 3, False, (True, False)),
+        (1, 4, 4, False, (True, True)),
+        (1, 4, 0, False, (True, True)),  # (the window at C=1 is 4)
+        (2, 2, 2, True, (True, True)),
+        (16, 15, 15, False, (True, False)),
+        (16, 16, 16, False, (True, True)),
+        (8, 1, 1, False, (False, True)),  # the next batch may be long in coming: send now
+        (1, 1, 1, False, (False, True)),
+        (8, 3, 0, False, (False, False)),  # nothing for a worker: no hurry
     ],
 )
-def test_dispatch_rule(concurrency, held, jobs, workers_idle, now):
-    """A group is handed over at one job per worker (at least 4), when long, or when the
-    workers are idle."""
+def test_dispatch_rule(concurrency, held, jobs, workers_idle, at_hand_now):
+    """A group is handed over at one job per worker (at least 4), when long, when the
+    workers are idle, or at once when the input is not at hand."""
+    at_hand, now = at_hand_now
     decision = dispatch_now(
-        held=held, jobs=jobs, concurrency=concurrency, workers_idle=workers_idle
+        held=held,
+        jobs=jobs,
+        concurrency=concurrency,
+        workers_idle=workers_idle,
+        input_at_hand=at_hand,
     )
     assert decision is now
 
@@ -125,7 +151,10 @@ def checked_run(request, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch, fake.client(transport=transport) as client:
         patch.setattr(os, "fsync", records.fsync)
         report = create_batches(
-            client, transport.reading(batches), concurrency=concurrency, journal=path
+            client,
+            _AtHand(transport.reading(batches), count),
+            concurrency=concurrency,
+            journal=path,
         )
     assert report.counts["created"] == count
     assert len(fake.batches) == count
@@ -176,7 +205,7 @@ def test_interrupted_run_journals_its_held_group_as_not_sent(tmp_path):
 
     transport = _GatedTransport(fake.transport(), gate)
     with fake.client(transport=transport) as client, pytest.raises(KeyboardInterrupt):
-        create_batches(client, interrupted(), concurrency=CONCURRENCY, journal=path)
+        create_batches(client, _AtHand(interrupted(), 20), concurrency=CONCURRENCY, journal=path)
     last = {}
     for line in path.read_text(encoding="utf-8").splitlines()[1:]:
         record = json.loads(line)
@@ -190,6 +219,49 @@ def test_interrupted_run_journals_its_held_group_as_not_sent(tmp_path):
     assert sorted(b.batch_identifier for b in fake.batches) == sorted(f"B{n}" for n in range(20))
     lookups = [r.query.get("conditions") or "" for r in fake.requests[lookups_before:]]
     assert not [c for c in lookups if '"B9"' in c]
+
+
+class _Watched:
+    """A client whose creates say when they begin; A's answer waits until the input has been
+    asked for the batch after B (so B is read while A is on the wire)."""
+
+    def __init__(self, client: ConnectWiseClient) -> None:
+        self._client = client
+        self.begun = {name: threading.Event() for name in "ABC"}
+        self.asked_after_b = threading.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+    def create_batch(self, identifier: str, gl_rec_ids: object, **options: object) -> object:
+        self.begun[identifier].set()
+        if identifier == "A":
+            assert self.asked_after_b.wait(timeout=10)
+        return self._client.create_batch(identifier, gl_rec_ids, **options)
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_a_batch_read_from_a_generator_is_sent_before_the_next_is_read(tmp_path, concurrency):
+    """An input that does not know its length may be slow to give its next batch: each batch
+    read from it is sent before the next is asked for, not held for a group."""
+    batches = [BatchRequest(name, [n]) for n, name in enumerate("ABC", start=1)]
+    fake = simulator_for(batches)
+    with fake.client() as inner:
+        client = _Watched(inner)
+
+        def trickled():  # a producer fed by a queue: B's POST must leave before C comes
+            yield batches[0]
+            assert client.begun["A"].wait(timeout=10)
+            yield batches[1]
+            client.asked_after_b.set()
+            assert client.begun["B"].wait(timeout=10), "B was held until the next batch came"
+            yield batches[2]
+
+        report = create_batches(
+            client, trickled(), concurrency=concurrency, journal=tmp_path / "run.journal"
+        )
+    assert report.counts["created"] == 3
+    assert sorted(b.batch_identifier for b in fake.batches) == ["A", "B", "C"]
 
 
 BATCHES = 200
