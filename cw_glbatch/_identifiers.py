@@ -151,12 +151,15 @@ class Identifiers:
             return known, None
         if request.identifier is not None:
             identifier = request.identifier
+            problem = identifier_problem(identifier, "batchIdentifier")
+            if problem:  # refused for what it is; never sent, so it names no batch
+                return identifier, problem
             if self._generated_earlier(identifier) or not self._given.add(identifier):
                 return identifier, (
                     f"batchIdentifier {identifier!r} is already used by an earlier batch of this "
                     "run; each batch needs its own, or the two could not be told apart"
                 )
-            return identifier, identifier_problem(identifier, "batchIdentifier")
+            return identifier, None
         if self._variable is not None:
             problem = identifier_problem(self._variable, BATCH_ID_VARIABLE)
             if problem:

@@ -103,8 +103,20 @@ def test_digest_set_finds_every_string_added_across_growth(monkeypatch):
     assert not any(f"C{n}" in strings for n in range(1_000))
 
 
+def test_an_unusable_identifier_given_twice_is_refused_for_what_it_is_both_times():
+    """A caller's identifier refused as too long is not "already used" when given again."""
+    identifiers = Identifiers(None, "S", [])
+    too_long = "x" * 51
+    for _ in range(2):
+        assert identifiers.assign(BatchRequest(too_long, [1])) == (
+            too_long,
+            "batchIdentifier is longer than 50 characters",
+        )
+
+
 class NaiveIdentifiers:
-    """The model: every identifier used kept in a set (how `Identifiers` worked before)."""
+    """The model: every identifier used kept in a set (how `Identifiers` worked before, but
+    for an unusable identifier, which is refused for what it is, not as used)."""
 
     def __init__(self, variable: str | None, stamp: str, reserved: list[str]) -> None:
         self.variable = variable
@@ -119,10 +131,13 @@ class NaiveIdentifiers:
             return known, None
         identifier = request.identifier
         if identifier is not None:
+            problem = identifier_problem(identifier, "batchIdentifier")
+            if problem:  # never sent, so never "used"
+                return identifier, problem
             if identifier in self.used:
                 return identifier, "repeated"
             self.used.add(identifier)
-            return identifier, identifier_problem(identifier, "batchIdentifier")
+            return identifier, None
         if self.variable is not None:
             problem = identifier_problem(self.variable, BATCH_ID_VARIABLE)
             if problem:
@@ -179,10 +194,6 @@ def test_identifiers_match_the_set_model(run):
             assert problem == expected_problem
         if kind == "absent" and identifier is not None:
             assert identifier not in reserved
-        if (
-            kind != "known"
-            and identifier is not None
-            and (problem is None or REPEATED not in problem)
-        ):
+        if kind != "known" and identifier is not None and problem is None:  # sendable
             handed_out[identifier] += 1
             assert handed_out[identifier] == 1, f"{identifier!r} handed out twice"
