@@ -9,6 +9,7 @@ run goes on sending; the run's own thread journals what it learned and gives the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -20,6 +21,8 @@ from ._models import BatchResult
 from ._sending import needs_lookup
 
 __all__ = ["LEARN_IDS_EVERY", "IdLearner"]
+
+logger = logging.getLogger("cw_glbatch")
 
 LEARN_IDS_EVERY = 500  # created batches whose ids are looked up together
 
@@ -106,12 +109,22 @@ class IdLearner:
             waiting = set()
         candidates = self.finder.created_since_floor(waiting) if waiting else {}
         results = []
+        unlearned: list[str] = []
         for item in held:
             result = item.result
             if needs_lookup(result):
                 found = candidates.get(result.identifier or "", [])
                 result = self.finder.with_proven_id(found, result)
+                if result.status == "created" and result.batch_id is None:
+                    unlearned.append(result.identifier or "")
             results.append((item, result))
+        if unlearned and waiting:  # one line for the lot: a failing lookup fails them all
+            logger.warning(
+                "created %d batches whose ids could not be learned (%s); they count as "
+                "unsettled until a later run learns them",
+                len(unlearned),
+                _some(unlearned),
+            )
         return _Learned(results, self.finder.floor, bool(waiting))
 
     def _record(self, learned: _Learned) -> None:
@@ -124,3 +137,10 @@ class IdLearner:
         if journal is not None and learned.looked:
             journal.looked_through(learned.floor)
             journal.sync()
+
+
+def _some(identifiers: list[str], shown: int = 3) -> str:
+    """The first few identifiers, quoted: ``'A', 'B', 'C' and 5 more``."""
+    text = ", ".join(repr(i) for i in identifiers[:shown])
+    more = len(identifiers) - shown
+    return f"{text} and {more} more" if more > 0 else text

@@ -56,8 +56,6 @@ class BatchFinder:
                 batch_id = None
             if batch_id is not None:
                 return BatchResult(request, held.identifier, "created", batch_id)
-        if held.status == "created":
-            logger.warning("created batch %r; could not learn its id", held.identifier)
         return held
 
     def created_since_floor(self, identifiers: set[str]) -> dict[str, list[int]]:

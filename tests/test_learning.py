@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 
 import httpx
 
 from cw_glbatch import create_batches
 from cw_glbatch._learning import LEARN_IDS_EVERY
+from cw_glbatch.testing import Fault
 from tests.helpers import requests_for, simulator_for
+
+BATCHES = "/finance/accounting/batches"
 
 COUNT = LEARN_IDS_EVERY + 100
 
@@ -54,3 +58,20 @@ def test_the_run_goes_on_sending_while_ids_are_learned(tmp_path):
     ids = {b.batch_identifier: b.id for b in fake.batches}
     assert [r.batch_id for r in given] == [ids[f"B{n}"] for n in range(COUNT)]
     assert report.counts["created"] == COUNT
+
+
+def test_ids_that_cannot_be_learned_are_reported_once_per_lookup_not_per_batch(caplog):
+    """With every lookup failing, each lookup logs one warning naming how many batches it
+    could not learn, not one per batch; they count as unsettled."""
+    count = LEARN_IDS_EVERY * 2 + 100
+    batches = requests_for(count)
+    fake = simulator_for(batches)
+    # The first read (the highest batch id) is answered; every later list of batches fails.
+    fake.fail_next(None, *[Fault.status(500)] * 10 * count, method="GET", path=BATCHES)
+    with caplog.at_level(logging.WARNING, logger="cw_glbatch"), fake.client() as client:
+        report = create_batches(client, batches, concurrency=8)
+    assert len(fake.batches) == count
+    assert report.unsettled == count
+    unlearned = [r.getMessage() for r in caplog.records if "could not be learned" in r.getMessage()]
+    assert 1 <= len(unlearned) <= count // LEARN_IDS_EVERY + 1
+    assert sum(int(m.split()[1]) for m in unlearned) == count
