@@ -118,9 +118,17 @@ WHY_NOT_MET = {
 
 def table(runs: list[dict[str, Any]]) -> str:
     """docs/benchmarks.md from one run, or from runs of the same code measuring other groups."""
-    quick, code = runs[0]["quick"], runs[0]["code"]
-    if any((run["quick"], run["code"]) != (quick, code) for run in runs):
-        raise SystemExit("the runs measured other code or another mode: render them apart")
+    quick = runs[0]["quick"]
+    if any(run["quick"] != quick for run in runs):
+        raise SystemExit("the runs were in different modes (--quick or not): render them apart")
+    codes = [run["code"] for run in runs]
+    code = (
+        codes[0]
+        if len(set(codes)) == 1
+        else "; ".join(
+            f"run {n} ({', '.join(run['groups'])}): {run['code']}" for n, run in enumerate(runs, 1)
+        )
+    )
     rows = [Row(**row) for run in runs for row in run["rows"]]
     header = ["Figure", "Measured", "Baseline (same run)", "Ratio", "Target", "Met"]
     command = "python tests/benchmarks/run.py" + (" --quick" if quick else "") + " --markdown"
@@ -217,8 +225,8 @@ def main() -> None:
         "--render",
         type=Path,
         nargs="+",
-        help="measure nothing: show the figures --save wrote (several runs of the same code "
-        "that measured other groups: their rows in one table)",
+        help="measure nothing: show the figures --save wrote (several runs that measured "
+        "other groups: their rows in one table, each run's code and load named)",
     )
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else list(FIGURES)
