@@ -117,7 +117,7 @@ WHY_NOT_MET = {
 
 
 def table(runs: list[dict[str, Any]]) -> str:
-    """docs/benchmarks.md from one run, or from runs of the same code measuring other groups."""
+    """docs/benchmarks.md from one run, or from several runs that measured other groups."""
     quick = runs[0]["quick"]
     if any(run["quick"] != quick for run in runs):
         raise SystemExit("the runs were in different modes (--quick or not): render them apart")
