@@ -27,6 +27,7 @@ from ._demo import fault_option, run_demo, run_simulator
 from ._exceptions import ApiError, ConfigurationError, CwGlBatchError, ResultsNotWrittenError
 from ._identifiers import identifier_problem
 from ._models import BatchResult, RunReport
+from ._preflight import journal_path
 from ._reader import XmlBatchReader, where_in_file
 from ._settings import Settings
 from ._version import __version__
@@ -296,7 +297,7 @@ def _report_unsettled(report: RunReport, success: Path) -> None:
         print(
             f"cw-glbatch: {report.unsettled} batches are not settled yet: created without a "
             "known batch id, or sent without a known outcome (OutcomeUnknown). The journal "
-            f"{success}.journal is kept: run the same command again to settle them; do not "
+            f"{journal_path(success)} is kept: run the same command again to settle them; do not "
             "send them any other way.",
             file=sys.stderr,
         )

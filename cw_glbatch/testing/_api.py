@@ -20,8 +20,8 @@ from ._conditions import (
     ConditionError,
     Member,
     Node,
+    check_fields,
     field_paths,
-    fields_named,
     matches,
     parse_conditions,
 )
@@ -234,9 +234,7 @@ class State:
         if not conditions:
             return [self.batches[i].to_json() for i in self.ids]
         node = parse_conditions(conditions)
-        unknown = sorted(fields_named(node) - _BATCH_FIELDS)
-        if unknown:
-            raise ConditionError(f"unknown field {unknown[0]!r}")
+        check_fields(node, _BATCH_FIELDS)
         candidates = self._candidates(node)
         ids = self.ids if candidates is None else sorted(set(candidates) & self.batches.keys())
         records = (self.batches[i].to_json() for i in ids)

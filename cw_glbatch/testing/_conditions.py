@@ -30,8 +30,8 @@ __all__ = [
     "ConditionError",
     "Member",
     "Node",
+    "check_fields",
     "field_paths",
-    "fields_named",
     "matches",
     "parse_conditions",
     "value_at",
@@ -130,11 +130,18 @@ def field_paths(record: Mapping[str, Any], prefix: str = "") -> set[str]:
     return found
 
 
-def fields_named(node: Node) -> set[str]:
+def _fields_named(node: Node) -> set[str]:
     """The fields ``node`` names."""
     if isinstance(node, (Compare, Member)):
         return {node.field}
-    return set().union(*(fields_named(term) for term in node.terms))
+    return set().union(*(_fields_named(term) for term in node.terms))
+
+
+def check_fields(node: Node, known: set[str]) -> None:
+    """Refuse ``node`` if it names a field not in ``known`` (as ConnectWise does)."""
+    unknown = sorted(_fields_named(node) - known)
+    if unknown:
+        raise ConditionError(f"unknown field {unknown[0]!r}")
 
 
 def _comparable(actual: Any, wanted: Any) -> Any:

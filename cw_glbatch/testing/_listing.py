@@ -11,8 +11,8 @@ import attrs
 
 from ._conditions import (
     ConditionError,
+    check_fields,
     field_paths,
-    fields_named,
     matches,
     parse_conditions,
     value_at,
@@ -88,10 +88,7 @@ def select(records: list[dict[str, Any]], conditions: str) -> list[dict[str, Any
     """The records matching ``conditions``; `ConditionError` if they are not valid."""
     node = parse_conditions(conditions)
     if records:
-        known = set().union(*map(field_paths, records))
-        unknown = sorted(fields_named(node) - known)
-        if unknown:
-            raise ConditionError(f"unknown field {unknown[0]!r}")
+        check_fields(node, set().union(*map(field_paths, records)))
     return [record for record in records if matches(node, record)]
 
 
