@@ -49,7 +49,7 @@ def exchange(
             raise RuntimeError("a Send was answered with nothing")  # a driver's bug
         status = answer.status if answer is not None else None
         retry_after = None
-        if answer is not None:
+        if answer is not None and answer.status >= 300:  # (`decide` ignores it for a 2xx)
             retry_after = retry_after_seconds(answer.headers.get("retry-after"))
         reads = method == "GET" or read_only
         unreadable = False
