@@ -119,8 +119,9 @@ def error_for_response(
     bytes of a larger body, which the message says.
     """
     message, data = _describe_body(content, headers.get("content-type", ""))
+    message = message or _default_message(status)
     if cut_at is not None:
-        message = f"{message or _default_message(status)} (its body was cut at {cut_at:,} bytes)"
+        message = f"{message} (its body was cut at {cut_at:,} bytes)"
     code = data.get("code") if data else None
     kwargs: dict[str, Any] = {
         "method": method,
@@ -129,7 +130,6 @@ def error_for_response(
         "code": str(code) if code is not None else None,
         "field_errors": _field_errors(data),
     }
-    message = message or _default_message(status)
     if outcome_unknown:
         return exc.OutcomeUnknownError(
             f"{message} (the batch may or may not have been created)", **kwargs
