@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._digest_set import DigestSet
-from ._limits import MAX_GL_REC_ID, MAX_IDENTIFIER_LENGTH
+from ._limits import MAX_GL_REC_ID, MAX_IDENTIFIER_LENGTH, is_gl_rec_id
 from ._models import BatchRequest
 from ._spool import IdBitmap
 
@@ -53,7 +53,7 @@ class SeenIds:
     def problem(self, request: BatchRequest) -> str | None:
         """Why ``request`` cannot be sent because an earlier batch holds one of its ids."""
         ids: tuple[object, ...] = request.gl_rec_ids
-        if any(type(i) is not int or not 0 < i <= MAX_GL_REC_ID for i in ids):
+        if not all(map(is_gl_rec_id, ids)):
             return None  # `request_problems` refuses it already
         if self._bits is None:
             self._bits = IdBitmap()
@@ -79,7 +79,7 @@ def request_problems(request: BatchRequest) -> list[str]:
     problems = []
     if not ids and not request.errors:
         problems.append("the batch has no GL entry ids")
-    bad = [i for i in ids if type(i) is not int or not 0 < i <= MAX_GL_REC_ID]
+    bad = [i for i in ids if not is_gl_rec_id(i)]
     if bad:
         problems.append(f"not GL entry ids (whole numbers from 1 to {MAX_GL_REC_ID}): {bad[:5]}")
     if len(set(ids)) != len(ids) and not request.errors:
