@@ -138,7 +138,7 @@ class BatchSpool:
 
     def replay(self) -> _Replay:
         """The stored requests in the order they were appended; the spool closes at the end."""
-        return _Replay(self, self.count)
+        return _Replay(self)
 
     def _records(self) -> Generator[BatchRequest, None, None]:
         read = self._file.read
@@ -181,10 +181,10 @@ class BatchSpool:
 class _Replay(Iterator[BatchRequest]):
     """An iterator over the spooled batches that knows how many there are."""
 
-    def __init__(self, spool: BatchSpool, count: int) -> None:
+    def __init__(self, spool: BatchSpool) -> None:
         self._spool = spool
         self._records = spool._records()
-        self._left = count
+        self._left = spool.count
 
     def __next__(self) -> BatchRequest:
         request = next(self._records)
