@@ -23,7 +23,7 @@ from ._preflight import check_concurrency, check_paths, journal_path, remove_sta
 from ._protocols import BatchClient
 from ._reader import XmlBatchReader
 from ._recorded import FirstRecord, RecordedBatches, read_recorded
-from ._run import Run
+from ._run import Run, release_input
 from ._stops import STOPPED_BY_CALLER, StopKind, stop_kind, stop_reason
 from ._writer import XmlResultWriter
 
@@ -233,7 +233,7 @@ def process_file(
         try:
             earlier = _earlier_outcomes(input_file, success_file, connectwise)
         except BaseException:
-            _release(batches)
+            release_input(batches)
             raise
         return _execute(
             client, batches, journal=None, earlier=earlier, dry_run=True, on_result=on_result,
@@ -244,12 +244,12 @@ def process_file(
             journal_path(success_file), source=file_digest(input_file), connectwise=connectwise
         )
     except BaseException:
-        _release(batches)
+        release_input(batches)
         raise
     try:
         finished = finished_report(journal, success_file, fail_file)
         if finished is not None:
-            _release(batches)
+            release_input(batches)
             journal.remove()
             return finished
         remove_stale_temporaries(success_file, fail_file)
@@ -271,7 +271,7 @@ def process_file(
             else:
                 put_in_place(writer, journal, report)
     except BaseException as err:
-        _release(batches)
+        release_input(batches)
         if journal.sent_any:  # something may have been sent: keep the record of it
             with contextlib.suppress(OSError):  # (the disk may be full: what is in it holds)
                 journal.close()
@@ -285,13 +285,6 @@ def process_file(
     else:
         journal.remove()  # the files are in place: nothing left to resume
     return report
-
-
-def _release(batches: Iterator[BatchRequest]) -> None:
-    """Let go of what the reader holds (its spool) when the run will not read on."""
-    close = getattr(batches, "close", None)
-    if close is not None:
-        close()
 
 
 def _then(
