@@ -228,28 +228,46 @@ def process_file(
         "caller_stop": stop,
     }
     batches: Iterator[BatchRequest] = iter(XmlBatchReader(input_file))
+    try:
+        return _process_read(
+            client,
+            batches,
+            input_file,
+            success_file,
+            fail_file,
+            dry_run=dry_run,
+            on_result=on_result,
+            options=options,
+        )
+    finally:
+        release_input(batches)  # (a run that read it to the end has let it go already)
+
+
+def _process_read(
+    client: BatchClient,
+    batches: Iterator[BatchRequest],
+    input_file: str | os.PathLike[str],
+    success_file: str | os.PathLike[str],
+    fail_file: str | os.PathLike[str],
+    *,
+    dry_run: bool,
+    on_result: Callable[[BatchResult], object] | None,
+    options: dict[str, Any],
+) -> RunReport:
+    """`process_file` once its input is read and checked (the caller lets go of it)."""
     connectwise = _connectwise(client)
     if dry_run:  # no journal, no files; batches an earlier file records count as created
-        try:
-            earlier = _earlier_outcomes(input_file, success_file, connectwise)
-        except BaseException:
-            release_input(batches)
-            raise
+        earlier = _earlier_outcomes(input_file, success_file, connectwise)
         return _execute(
             client, batches, journal=None, earlier=earlier, dry_run=True, on_result=on_result,
             **options,
         )  # fmt: skip
-    try:
-        journal = Journal(
-            journal_path(success_file), source=file_digest(input_file), connectwise=connectwise
-        )
-    except BaseException:
-        release_input(batches)
-        raise
+    journal = Journal(
+        journal_path(success_file), source=file_digest(input_file), connectwise=connectwise
+    )
     try:
         finished = finished_report(journal, success_file, fail_file)
         if finished is not None:
-            release_input(batches)
             journal.remove()
             return finished
         remove_stale_temporaries(success_file, fail_file)
@@ -271,7 +289,6 @@ def process_file(
             else:
                 put_in_place(writer, journal, report)
     except BaseException as err:
-        release_input(batches)
         if journal.sent_any:  # something may have been sent: keep the record of it
             with contextlib.suppress(OSError):  # (the disk may be full: what is in it holds)
                 journal.close()
