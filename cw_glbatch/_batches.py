@@ -23,7 +23,7 @@ from ._preflight import check_concurrency, check_paths, journal_path, remove_sta
 from ._protocols import BatchClient
 from ._reader import XmlBatchReader
 from ._recorded import FirstRecord, RecordedBatches, read_recorded
-from ._run import Run
+from ._run import Run, release_input
 from ._stops import STOPPED_BY_CALLER, StopKind, stop_kind, stop_reason
 from ._writer import XmlResultWriter
 
@@ -228,28 +228,46 @@ def process_file(
         "caller_stop": stop,
     }
     batches: Iterator[BatchRequest] = iter(XmlBatchReader(input_file))
+    try:
+        return _process_read(
+            client,
+            batches,
+            input_file,
+            success_file,
+            fail_file,
+            dry_run=dry_run,
+            on_result=on_result,
+            options=options,
+        )
+    finally:
+        release_input(batches)  # (a run that read it to the end has let it go already)
+
+
+def _process_read(
+    client: BatchClient,
+    batches: Iterator[BatchRequest],
+    input_file: str | os.PathLike[str],
+    success_file: str | os.PathLike[str],
+    fail_file: str | os.PathLike[str],
+    *,
+    dry_run: bool,
+    on_result: Callable[[BatchResult], object] | None,
+    options: dict[str, Any],
+) -> RunReport:
+    """`process_file` once its input is read and checked (the caller lets go of it)."""
     connectwise = _connectwise(client)
     if dry_run:  # no journal, no files; batches an earlier file records count as created
-        try:
-            earlier = _earlier_outcomes(input_file, success_file, connectwise)
-        except BaseException:
-            _release(batches)
-            raise
+        earlier = _earlier_outcomes(input_file, success_file, connectwise)
         return _execute(
             client, batches, journal=None, earlier=earlier, dry_run=True, on_result=on_result,
             **options,
         )  # fmt: skip
-    try:
-        journal = Journal(
-            journal_path(success_file), source=file_digest(input_file), connectwise=connectwise
-        )
-    except BaseException:
-        _release(batches)
-        raise
+    journal = Journal(
+        journal_path(success_file), source=file_digest(input_file), connectwise=connectwise
+    )
     try:
         finished = finished_report(journal, success_file, fail_file)
         if finished is not None:
-            _release(batches)
             journal.remove()
             return finished
         remove_stale_temporaries(success_file, fail_file)
@@ -271,7 +289,6 @@ def process_file(
             else:
                 put_in_place(writer, journal, report)
     except BaseException as err:
-        _release(batches)
         if journal.sent_any:  # something may have been sent: keep the record of it
             with contextlib.suppress(OSError):  # (the disk may be full: what is in it holds)
                 journal.close()
@@ -285,13 +302,6 @@ def process_file(
     else:
         journal.remove()  # the files are in place: nothing left to resume
     return report
-
-
-def _release(batches: Iterator[BatchRequest]) -> None:
-    """Let go of what the reader holds (its spool) when the run will not read on."""
-    close = getattr(batches, "close", None)
-    if close is not None:
-        close()
 
 
 def _then(

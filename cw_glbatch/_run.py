@@ -14,7 +14,7 @@ import collections
 import logging
 import operator
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -32,7 +32,7 @@ from ._protocols import BatchClient
 from ._sending import Sender, needs_lookup, not_sent, unknown
 from ._stops import STOPPED_BY_CALLER, stop_reason
 
-__all__ = ["Run"]
+__all__ = ["Run", "release_input"]
 
 logger = logging.getLogger("cw_glbatch")
 
@@ -152,9 +152,7 @@ class Run:
             self.seen.close()
             if self.journal is not None:
                 self.journal.sync()
-            close = getattr(iterator, "close", None)
-            if close is not None:  # release the input (a reader's spool) even when stopped early
-                close()
+            release_input(iterator)  # (a reader's spool) even when stopped early
         pool.shutdown(wait=True)
         self.learner.finish()
 
@@ -329,6 +327,13 @@ class Run:
             self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
+
+
+def release_input(batches: Iterator[BatchRequest]) -> None:
+    """Let go of what the input holds (a reader's spool) when the run will not read on."""
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()
 
 
 def _ready(flight: _InFlight) -> bool:
