@@ -12,7 +12,7 @@ from typing import Any
 
 from ._digest_set import DigestSet
 from ._limits import MAX_GL_REC_ID, MAX_IDENTIFIER_LENGTH, is_gl_rec_id
-from ._models import BatchRequest
+from ._models import TEXT_OPTIONS, BatchRequest
 from ._spool import IdBitmap
 
 __all__ = [
@@ -85,7 +85,7 @@ def request_problems(request: BatchRequest) -> list[str]:
     if len(set(ids)) != len(ids) and not request.errors:
         problems.append("a GL entry id is repeated in the batch")
     for name, value in request.batch_options().items():
-        kind = str if name == "gl_interface_identifier" else bool
+        kind = str if name in TEXT_OPTIONS else bool
         if not isinstance(value, kind):
             problems.append(f"{name} must be {kind.__name__} or None, not {value!r}")
     if (request.export_invoices, request.export_expenses, request.export_products) == (

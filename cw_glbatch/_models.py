@@ -15,6 +15,7 @@ __all__ = [
     "NOT_SENT",
     "OUTCOME_UNKNOWN",
     "STATUSES",
+    "TEXT_OPTIONS",
     "AccountingBatch",
     "BatchError",
     "BatchRequest",
@@ -42,6 +43,7 @@ BATCH_OPTIONS: dict[str, str] = {
     "summarize_expenses": "summarizeExpenses",
     "gl_interface_identifier": "glInterfaceIdentifier",
 }
+TEXT_OPTIONS = frozenset({"gl_interface_identifier"})  # the others are true or false
 
 
 def _tuple_of_int(values: Iterable[int]) -> tuple[int, ...]:

@@ -35,8 +35,8 @@ from defusedxml import DefusedXmlException
 
 from ._batch_rules import at_line, identifier_problem, missing_ids_problem, repeats
 from ._expat import guarded_parser
-from ._models import BATCH_OPTIONS
-from ._reader_full import MAX_VALUE_LENGTH, TEXT_OPTIONS
+from ._models import BATCH_OPTIONS, TEXT_OPTIONS
+from ._reader_full import MAX_VALUE_LENGTH
 from ._spool import BatchSpool, IdBitmap
 
 __all__ = ["CHUNK_SIZE", "read_fast"]
@@ -52,7 +52,7 @@ _PROLOG = re.compile(
     rb"(?:[ \t\r\n]+standalone=([\"'])(?:yes|no)\3)?" + _WS + rb"\?>)?" + _WS + rb"<Batches>"
 )
 # The options that are true or false, as the full reader reads them: field by element.
-_FLAGS = {element: field for field, element in BATCH_OPTIONS.items() if element not in TEXT_OPTIONS}
+_FLAGS = {element: field for field, element in BATCH_OPTIONS.items() if field not in TEXT_OPTIONS}
 # A <Batch> up to its ids. Groups: 1 marks <Batch>, 2 the identifier's text (None when there is
 # no <batchIdentifier>), 3 marks </batchIdentifier>, 4 the flags, 5 marks <glRecIds>.
 _HEAD = re.compile(

@@ -28,11 +28,11 @@ from ._batch_rules import (
 )
 from ._export import gl_id
 from ._id_list import IdListSplitter, Item
-from ._models import BATCH_OPTIONS
+from ._models import BATCH_OPTIONS, TEXT_OPTIONS
 from ._spool import BatchSpool, IdBitmap
 from ._writer import xml_text
 
-__all__ = ["MAX_VALUE_LENGTH", "TEXT_OPTIONS", "Handlers", "Refusal"]
+__all__ = ["MAX_VALUE_LENGTH", "Handlers", "Refusal"]
 
 MAX_VALUE_LENGTH = 4096  # characters in one value; longer refuses the file
 MAX_LIST_LENGTH = 256 * 1024  # characters in one <glEntryIds> (some 30,000 ids)
@@ -40,7 +40,7 @@ MAX_UNKNOWN_LENGTH = 64 * 1024  # characters of unknown content kept per batch
 MAX_DEPTH = 64  # the format needs 4 levels
 _IGNORED = frozenset({"batchId", "error"})  # what XmlResultWriter adds; skipped on input
 _OPTIONS = {element: field for field, element in BATCH_OPTIONS.items()}
-TEXT_OPTIONS = frozenset({"glInterfaceIdentifier"})  # the others are true or false
+_TEXT_ELEMENTS = frozenset(BATCH_OPTIONS[field] for field in TEXT_OPTIONS)
 _BOOLEANS = {"true": True, "false": False}
 
 # Where the handlers are. _ID is the hot path: a <glRecId>, which is not pushed on the stack.
@@ -357,7 +357,7 @@ class Handlers:
 
     def _end_option(self, name: str, text: str) -> None:
         field, value = _OPTIONS[name], text.strip()
-        if name in TEXT_OPTIONS:
+        if name in _TEXT_ELEMENTS:
             self._options[field] = value or None
         elif value in _BOOLEANS:
             self._options[field] = _BOOLEANS[value]
