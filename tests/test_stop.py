@@ -14,12 +14,15 @@ from .helpers import check_invariants, simulated_input
 
 
 class StopsWhileSending:
-    """Wraps a client: sets ``stop`` while the POST of batch ``at`` is on the wire."""
+    """Wraps a client: sets ``stop`` while the POST of batch ``at`` is on the wire, once
+    ``posts_before`` POSTs have begun (the batches before it, whatever the threads' timing)."""
 
-    def __init__(self, client, stop: threading.Event, at: str) -> None:
+    def __init__(self, client, stop: threading.Event, at: str, posts_before: int = 0) -> None:
         self.client, self.stop, self.at = client, stop, at
+        self.posts_before = posts_before
         self.posted_after_stop: list[str] = []
         self.posted: list[str] = []
+        self.begun = threading.Condition()
 
     @property
     def requests_sent(self) -> int:
@@ -34,9 +37,12 @@ class StopsWhileSending:
     def create_batch(self, identifier, gl_rec_ids):
         if self.stop.is_set():
             self.posted_after_stop.append(identifier)
-        self.posted.append(identifier)
-        if identifier == self.at:
-            self.stop.set()  # the request below is on the wire when the run learns of it
+        with self.begun:
+            self.posted.append(identifier)
+            self.begun.notify_all()
+            if identifier == self.at:
+                assert self.begun.wait_for(lambda: len(self.posted) > self.posts_before, 10)
+                self.stop.set()  # the request below is on the wire when the run learns of it
         return self.client.create_batch(identifier, gl_rec_ids)
 
     def list_batches(self, conditions=None, *, order_by=None):
@@ -87,7 +93,7 @@ def test_stopped_process_file_writes_nothing_and_the_same_call_finishes(tmp_path
     stop = threading.Event()
     files = (tmp_path / "in.xml", tmp_path / "ok.xml", tmp_path / "bad.xml")
     with fake.client() as real:
-        stopper = StopsWhileSending(real, stop, at="R11")
+        stopper = StopsWhileSending(real, stop, at="R11", posts_before=11)
         report = process_file(stopper, *files, concurrency=4, stop=stop)
         assert report.stopped == STOPPED_BY_CALLER
         assert not files[1].exists()
